@@ -1,0 +1,144 @@
+"""The `rosetta` command. The core defines `models` and `encode`; the indexer, training and app
+layers add their subcommands through the `rosetta.cli` entry-point group, so the core never
+imports the layers built on top of it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib.metadata import entry_points
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rosetta.models import KNOWN_MODELS, Encoder, ModelNotFoundError, build_model
+from rosetta.settings import Settings, resolve_device
+
+app = typer.Typer(
+    name="rosetta",
+    help="Multilingual semantic search: index documents in any language, search across languages.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="Offline models: list and build.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+console = Console()
+err = Console(stderr=True)
+
+
+def get_settings() -> Settings:
+    return Settings()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a user-facing error (no traceback) and return the Exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def load_encoder(settings: Settings, model: str | None = None) -> Encoder:
+    """Load the configured (or given) model, turning lookup failures into clean CLI errors."""
+    reference = model or settings.model
+    try:
+        with err.status(f"Loading model {reference}…"):
+            return Encoder.load(reference, settings.models_dir, resolve_device(settings.device))
+    except ModelNotFoundError as exc:
+        raise fail(str(exc)) from None
+
+
+@models_app.command("list")
+def models_list(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the models known offline and whether each is built."""
+    settings = get_settings()
+    rows = [
+        {
+            "name": m.name,
+            "built": m.is_available(settings.models_dir),
+            "dim": m.dim,
+            "languages": m.languages,
+            "prompts": m.prompts,
+            "description": m.description,
+        }
+        for m in KNOWN_MODELS.values()
+    ]
+    if json_out:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"Offline models (cache: {settings.models_dir})")
+    for col in ("name", "built", "dim", "languages", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], "yes" if r["built"] else "no", str(r["dim"]), r["languages"],
+                      r["description"])
+    console.print(table)
+
+
+@models_app.command("build")
+def models_build(
+    name: str,
+    force: Annotated[bool, typer.Option(help="Rebuild even if already built.")] = False,
+) -> None:
+    """Build an offline model into the cache (DATA_DIR/models or ROSETTA_CACHE_DIR)."""
+    settings = get_settings()
+    try:
+        with err.status(f"Building {name}…"):
+            path = build_model(name, settings.models_dir, force=force)
+    except ModelNotFoundError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"[green]ready:[/] {name} → {path}")
+
+
+@app.command()
+def encode(
+    texts: Annotated[list[str], typer.Argument(help="Sentences to embed (as documents).")],
+    model: Annotated[str | None, typer.Option(help="Model name or folder.")] = None,
+    query: Annotated[bool, typer.Option(help="Embed as queries instead of documents.")] = False,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Embed TEXTs and print their dimension and pairwise cosine matrix."""
+    settings = get_settings()
+    encoder = load_encoder(settings, model)
+    vectors = encoder.encode_queries(texts) if query else encoder.encode_documents(texts)
+    cosine = np.round(vectors @ vectors.T, 4)
+    if json_out:
+        typer.echo(json.dumps({
+            "model": encoder.identity.to_dict(),
+            "dim": int(vectors.shape[1]),
+            "texts": texts,
+            "cosine": cosine.tolist(),
+        }, ensure_ascii=False))
+        return
+    console.print(f"model {encoder.identity.describe()} · dim {vectors.shape[1]}")
+    table = Table(title="cosine similarity")
+    table.add_column("")
+    for i in range(len(texts)):
+        table.add_column(str(i))
+    for i, t in enumerate(texts):
+        short = t if len(t) <= 40 else t[:39] + "…"
+        table.add_row(f"{i}: {short}", *(f"{c:.3f}" for c in cosine[i]))
+    console.print(table)
+
+
+def _register_plugins() -> None:
+    for ep in entry_points(group="rosetta.cli"):
+        try:
+            register = ep.load()
+        except ImportError as exc:  # a broken layer must not take the whole CLI down
+            logging.getLogger(__name__).warning("rosetta: cannot load %s commands: %s", ep.name, exc)
+            continue
+        register(app)
+
+
+_register_plugins()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""The encoder every part of Rosetta uses: prompts built in, provenance attached."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rosetta.models.registry import ModelNotFoundError, canonical_name, resolve
+
+log = logging.getLogger(__name__)
+IDENTITY_FILE = "rosetta_identity.json"
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a collection records about the model that filled it."""
+
+    name: str
+    source: str  # offline | folder | hub
+    weights_sha256: str
+    dim: int
+    prompts: dict[str, str] = field(default_factory=dict)
+    normalized: bool = True
+    max_seq_length: int = 512
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelIdentity:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    def same_vectors_as(self, other: ModelIdentity) -> bool:
+        """Vectors are interchangeable only for identical weights, dims and prompts."""
+        return (
+            self.weights_sha256 == other.weights_sha256
+            and self.dim == other.dim
+            and self.prompts == other.prompts
+        )
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.dim}d, weights {self.weights_sha256[:12]})"
+
+
+def weights_hash(folder: Path) -> str:
+    """sha256 over the model's weight files, cached beside them (keyed on size+mtime)."""
+    files = sorted(
+        p for p in folder.rglob("*") if p.suffix in {".safetensors", ".bin", ".pt"} and p.is_file()
+    )
+    stamp = [[str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+    cache = folder / IDENTITY_FILE
+    if cache.exists():
+        try:
+            cached = json.loads(cache.read_text())
+            if cached.get("stamp") == stamp:
+                return cached["sha256"]
+        except (OSError, ValueError, KeyError):
+            pass
+    digest = hashlib.sha256()
+    for p in files:
+        digest.update(str(p.relative_to(folder)).encode())
+        with p.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    sha = digest.hexdigest()
+    try:
+        cache.write_text(json.dumps({"stamp": stamp, "sha256": sha}))
+    except OSError:  # read-only package folder: recompute next time
+        pass
+    return sha
+
+
+class Encoder:
+    """A sentence-transformers model plus its prompts and identity.
+
+    Callers use `encode_queries` / `encode_documents` and never write prompt prefixes.
+    """
+
+    def __init__(self, model: Any, identity: ModelIdentity) -> None:
+        self.model = model
+        self.identity = identity
+
+    @classmethod
+    def load(cls, reference: str, models_dir: Path, device: str = "cpu") -> Encoder:
+        _quiet_transformers()
+        from sentence_transformers import SentenceTransformer
+
+        source, location = resolve(reference, models_dir)
+        try:
+            model = SentenceTransformer(str(location), device=device)
+        except OSError as exc:
+            raise ModelNotFoundError(
+                f"could not load model '{reference}': {exc}. With no internet, use an offline "
+                "model (rosetta models list) or the path of a sentence-transformers folder."
+            ) from exc
+        # A hub model's files live in the HF cache; its id (and revision) is its identity there.
+        sha = weights_hash(Path(location)) if source != "hub" else f"hub:{reference}"
+        name = canonical_name(reference) if source != "folder" else Path(location).name
+        identity = ModelIdentity(
+            name=name,
+            source=source,
+            weights_sha256=sha,
+            dim=int(model.get_embedding_dimension()),
+            prompts=dict(model.prompts),
+            normalized=_ends_with_normalize(model),
+            max_seq_length=int(model.max_seq_length or 512),
+        )
+        return cls(model, identity)
+
+    @property
+    def dim(self) -> int:
+        return self.identity.dim
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.model.tokenizer
+
+    @property
+    def max_seq_length(self) -> int:
+        return self.identity.max_seq_length
+
+    def query_prefix(self) -> str:
+        return self.identity.prompts.get("query", "")
+
+    def document_prefix(self) -> str:
+        for name in ("document", "passage", "corpus"):
+            if name in self.identity.prompts:
+                return self.identity.prompts[name]
+        return ""
+
+    def _encode(self, texts: Sequence[str], prefix: str, batch_size: int, progress: bool
+                ) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            prompt=prefix,
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 32,
+                       progress: bool = False) -> np.ndarray:
+        return self._encode(texts, self.query_prefix(), batch_size, progress)
+
+    def encode_documents(self, texts: Sequence[str], batch_size: int = 32,
+                         progress: bool = False) -> np.ndarray:
+        return self._encode(texts, self.document_prefix(), batch_size, progress)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for `text` as a document (prefix and special tokens included)."""
+        ids = self.tokenizer(self.document_prefix() + text, add_special_tokens=True,
+                             truncation=False)["input_ids"]
+        return len(ids)
+
+
+def _ends_with_normalize(model: Any) -> bool:
+    last = list(model.children())[-1]
+    return type(last).__name__ == "Normalize"
+
+
+def _quiet_transformers() -> None:
+    # Loading reports and weight-loading bars are noise for users of an offline model.
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass

@@ -1,0 +1,66 @@
+"""The one settings object. Read at the edges (CLI, web app) and passed in as arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "multilingual-e5-small"
+
+
+class Settings(BaseSettings):
+    """Rosetta configuration; every field can be set with an env var `ROSETTA_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="ROSETTA_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path(".rosetta"), description="Embedded Qdrant storage, caches.")
+    cache_dir: Path | None = Field(None, description="Built models; default DATA_DIR/models.")
+    qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded.")
+    qdrant_api_key: str | None = None
+    qdrant_prefer_grpc: bool = False
+    qdrant_timeout: float = Field(30.0, gt=0)
+    collection: str = "documents"
+    model: str = DEFAULT_MODEL
+    device: str = Field("auto", description="auto (cuda if available, else cpu), cpu, cuda, mps.")
+    batch_size: int = Field(32, ge=1)
+    # Collection-creation options passed through to Qdrant (useful for a distributed cluster).
+    shard_number: int | None = Field(None, ge=1)
+    replication_factor: int | None = Field(None, ge=1)
+    on_disk_vectors: bool = False
+    scalar_quantization: bool = False
+    # Web app
+    allow_server_paths: bool = Field(False, description="Let the ingest page read server folders.")
+    upload_max_mb: int = Field(50, ge=1)
+    eval_dir: Path | None = None
+
+    @field_validator("qdrant_url", "qdrant_api_key", mode="before")
+    @classmethod
+    def _blank_is_none(cls, v: object) -> object:
+        # docker-compose passes unset variables as empty strings.
+        return None if v == "" else v
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else self.data_dir / "models"
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    @property
+    def store_kind(self) -> Literal["server", "embedded"]:
+        return "server" if self.qdrant_url else "embedded"
+
+
+def resolve_device(device: str) -> str:
+    """Turn `auto` into the best available torch device name."""
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"

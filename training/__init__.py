@@ -1,0 +1,1 @@
+"""Rosetta training layer."""
