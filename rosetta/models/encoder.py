@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -70,10 +71,9 @@ def weights_hash(folder: Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     sha = digest.hexdigest()
-    try:
+    # A read-only folder (a model shipped in site-packages) just recomputes next time.
+    with contextlib.suppress(OSError):
         cache.write_text(json.dumps({"stamp": stamp, "sha256": sha}))
-    except OSError:  # read-only package folder: recompute next time
-        pass
     return sha
 
 
