@@ -1,0 +1,465 @@
+"""The vector store: one narrow interface, Qdrant embedded (local mode) and Qdrant server behind it.
+
+The interface (`VectorStore`) is what the indexer and the search core use; it speaks in
+plain dataclasses plus Qdrant's filter model, so another in-process engine (e.g. qdrant-edge)
+can sit behind it later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from rosetta.models import ModelIdentity
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DENSE = "dense"
+SPARSE = "keywords"
+METADATA_KEY = "rosetta"
+SCHEMA_VERSION = 1
+KEYWORD_FIELDS = ("lang", "doc_lang", "doc_id", "source", "content_hash")
+HOLDER_FILE = "rosetta-holder.json"
+
+Filter = models.Filter
+
+
+class StoreError(RuntimeError):
+    """A store problem with a message meant for users (no stack trace needed)."""
+
+
+class StoreLockedError(StoreError):
+    pass
+
+
+class StoreUnavailableError(StoreError):
+    pass
+
+
+class CollectionNotFoundError(StoreError):
+    pass
+
+
+class ModelMismatchError(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass
+class Point:
+    id: str
+    vector: Sequence[float] | np.ndarray
+    payload: dict[str, Any]
+    sparse: SparseVector | None = None
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+    vector: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class CollectionOptions:
+    """Creation-time options, passed through to Qdrant (they matter on a cluster)."""
+
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    on_disk_vectors: bool = False
+    scalar_quantization: bool = False
+    metadata_fields: tuple[str, ...] = ()
+
+
+@dataclass
+class CollectionInfo:
+    name: str
+    points: int
+    identity: ModelIdentity | None
+    created_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class VectorStore(Protocol):
+    kind: str
+    location: str
+
+    def collections(self) -> list[str]: ...
+    def exists(self, collection: str) -> bool: ...
+    def ensure_collection(self, collection: str, identity: ModelIdentity, *, recreate: bool = False,
+                          options: CollectionOptions = ...) -> None: ...
+    def identity(self, collection: str) -> ModelIdentity | None: ...
+    def drop(self, collection: str) -> None: ...
+    def upsert(self, collection: str, points: Sequence[Point]) -> None: ...
+    def delete(self, collection: str, where: Filter) -> None: ...
+    def query(self, collection: str, vector: Sequence[float] | np.ndarray, *, where: Filter | None = None,
+              limit: int = 10, offset: int = 0, score_threshold: float | None = None,
+              sparse: SparseVector | None = None, with_vectors: bool = False) -> list[Hit]: ...
+    def recommend(self, collection: str, point_id: str, *, where: Filter | None = None,
+                  limit: int = 10) -> list[Hit]: ...
+    def retrieve(self, collection: str, ids: Sequence[str], with_vectors: bool = False) -> list[Hit]: ...
+    def scroll(self, collection: str, *, where: Filter | None = None, limit: int = 256,
+               offset: str | None = None, with_vectors: bool = False,
+               with_payload: bool | Sequence[str] = True) -> tuple[list[Hit], str | None]: ...
+    def count(self, collection: str, where: Filter | None = None) -> int: ...
+    def facet(self, collection: str, key: str, *, where: Filter | None = None,
+              limit: int = 100) -> dict[str, int]: ...
+    def close(self) -> None: ...
+
+
+def match(field_name: str, value: Any) -> models.FieldCondition:
+    return models.FieldCondition(key=field_name, match=models.MatchValue(value=value))
+
+
+def match_any(field_name: str, values: Sequence[Any]) -> models.FieldCondition:
+    return models.FieldCondition(key=field_name, match=models.MatchAny(any=list(values)))
+
+
+def _is_transient(exc: Exception) -> bool:
+    from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code in {429, 500, 502, 503, 504}
+    if isinstance(exc, ResponseHandlingException):
+        return True
+    try:
+        import grpc
+
+        if isinstance(exc, grpc.RpcError):
+            return exc.code() in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                                  grpc.StatusCode.RESOURCE_EXHAUSTED}
+    except ImportError:  # pragma: no cover
+        pass
+    return False
+
+
+class QdrantStore:
+    """`VectorStore` over qdrant-client: embedded (path) or server (url) — one API for both."""
+
+    def __init__(self, client: QdrantClient, kind: str, location: str, retries: int = 4,
+                 backoff: float = 0.5) -> None:
+        self.client = client
+        self.kind = kind
+        self.location = location
+        self.retries = retries if kind == "server" else 0
+        self.backoff = backoff
+        self._holder_file: Path | None = None
+
+    # ---- opening -------------------------------------------------------------------------
+    @classmethod
+    def embedded(cls, path: Path) -> QdrantStore:
+        path.mkdir(parents=True, exist_ok=True)
+        holder = path / HOLDER_FILE
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                client = QdrantClient(path=str(path))
+        except RuntimeError as exc:
+            if "already accessed" not in str(exc):
+                raise
+            raise StoreLockedError(_locked_message(path, holder)) from None
+        store = cls(client, "embedded", str(path))
+        holder.write_text(json.dumps({
+            "pid": os.getpid(),
+            "command": " ".join(sys.argv)[:300],
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        }))
+        store._holder_file = holder
+        return store
+
+    @classmethod
+    def server(cls, url: str, api_key: str | None = None, prefer_grpc: bool = False,
+               timeout: float = 30.0, retries: int = 4) -> QdrantStore:
+        with warnings.catch_warnings():
+            # The client warns on http + api key; a user on a private network chose that.
+            warnings.simplefilter("ignore")
+            client = QdrantClient(url=url, api_key=api_key, prefer_grpc=prefer_grpc,
+                                  timeout=int(timeout))
+        store = cls(client, "server", url, retries=retries)
+        store._call(client.get_collections)  # fail early with a clear message
+        return store
+
+    # ---- plumbing ------------------------------------------------------------------------
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a client call; retry transient server errors; make other failures readable."""
+        from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+        attempt = 0
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                if attempt < self.retries and _is_transient(exc):
+                    delay = self.backoff * 2**attempt
+                    log.warning("qdrant: transient error (%s); retry %d in %.1fs",
+                                type(exc).__name__, attempt + 1, delay)
+                    time.sleep(delay)
+                    attempt += 1
+                    continue
+                if isinstance(exc, UnexpectedResponse) and exc.status_code in (401, 403):
+                    raise StoreUnavailableError(
+                        f"Qdrant at {self.location} rejected the API key (HTTP {exc.status_code}). "
+                        "Set ROSETTA_QDRANT_API_KEY to the server's key."
+                    ) from None
+                if isinstance(exc, ResponseHandlingException) or _is_transient(exc):
+                    raise StoreUnavailableError(
+                        f"cannot reach Qdrant at {self.location} ({exc}). Is the server running? "
+                        "Check ROSETTA_QDRANT_URL, or unset it to use the embedded store."
+                    ) from None
+                raise
+
+    def _require(self, collection: str) -> None:
+        if not self.exists(collection):
+            raise CollectionNotFoundError(
+                f"collection '{collection}' does not exist in {self.kind} Qdrant ({self.location}); "
+                "index documents first (rosetta index PATH)"
+            )
+
+    # ---- collections ---------------------------------------------------------------------
+    def collections(self) -> list[str]:
+        return sorted(c.name for c in self._call(self.client.get_collections).collections)
+
+    def exists(self, collection: str) -> bool:
+        return bool(self._call(self.client.collection_exists, collection))
+
+    def _metadata(self, collection: str) -> dict[str, Any]:
+        info = self._call(self.client.get_collection, collection)
+        return dict(info.config.metadata or {}).get(METADATA_KEY) or {}
+
+    def identity(self, collection: str) -> ModelIdentity | None:
+        self._require(collection)
+        meta = self._metadata(collection)
+        return ModelIdentity.from_dict(meta["model"]) if "model" in meta else None
+
+    def info(self, collection: str) -> CollectionInfo:
+        self._require(collection)
+        meta = self._metadata(collection)
+        identity = ModelIdentity.from_dict(meta["model"]) if "model" in meta else None
+        return CollectionInfo(collection, self.count(collection), identity, meta.get("created_at"),
+                              {k: v for k, v in meta.items() if k not in {"model", "created_at"}})
+
+    def ensure_collection(self, collection: str, identity: ModelIdentity, *, recreate: bool = False,
+                          options: CollectionOptions = CollectionOptions()) -> None:
+        """Create the collection for `identity`'s vectors, or check an existing one matches it."""
+        if self.exists(collection) and not recreate:
+            meta = self._metadata(collection)
+            if "model" not in meta:
+                raise ModelMismatchError(
+                    f"collection '{collection}' was not created by Rosetta (no model identity); "
+                    "use another --collection or --recreate to replace it"
+                )
+            stored = ModelIdentity.from_dict(meta["model"])
+            if not stored.same_vectors_as(identity):
+                raise ModelMismatchError(
+                    f"collection '{collection}' holds vectors of model {stored.describe()}, "
+                    f"but the current model is {identity.describe()}. Mixing them would make "
+                    "search meaningless: use the same model, another --collection, or --recreate "
+                    "to delete and rebuild this collection."
+                )
+            self._index_fields(collection, options.metadata_fields)
+            return
+        if self.exists(collection):
+            self._call(self.client.delete_collection, collection)
+        quantization = (
+            models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+                type=models.ScalarType.INT8, always_ram=True))
+            if options.scalar_quantization else None
+        )
+        self._call(
+            self.client.create_collection,
+            collection_name=collection,
+            vectors_config={DENSE: models.VectorParams(
+                size=identity.dim, distance=models.Distance.COSINE,
+                on_disk=options.on_disk_vectors or None)},
+            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            shard_number=options.shard_number,
+            replication_factor=options.replication_factor,
+            quantization_config=quantization,
+            metadata={METADATA_KEY: {
+                "schema": SCHEMA_VERSION,
+                "model": identity.to_dict(),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }},
+        )
+        self._index_fields(collection, options.metadata_fields)
+
+    def _index_fields(self, collection: str, extra: Sequence[str]) -> None:
+        if self.kind == "embedded":
+            return  # local mode scans everything; payload indexes are a server feature
+        specs: list[tuple[str, Any]] = [(f, models.PayloadSchemaType.KEYWORD) for f in KEYWORD_FIELDS]
+        specs += [(f, models.PayloadSchemaType.KEYWORD) for f in extra]
+        specs += [("ingested_at", models.PayloadSchemaType.DATETIME),
+                  ("chunk_index", models.PayloadSchemaType.INTEGER)]
+        for name, schema in specs:
+            self._call(self.client.create_payload_index, collection, field_name=name,
+                       field_schema=schema, wait=True)
+
+    def drop(self, collection: str) -> None:
+        if self.exists(collection):
+            self._call(self.client.delete_collection, collection)
+
+    # ---- points --------------------------------------------------------------------------
+    def upsert(self, collection: str, points: Sequence[Point]) -> None:
+        if not points:
+            return
+        structs = []
+        for p in points:
+            vector: dict[str, Any] = {DENSE: np.asarray(p.vector, dtype=np.float32).tolist()}
+            if p.sparse is not None and p.sparse.indices:
+                vector[SPARSE] = models.SparseVector(indices=p.sparse.indices, values=p.sparse.values)
+            structs.append(models.PointStruct(id=p.id, vector=vector, payload=p.payload))
+        self._call(self.client.upsert, collection_name=collection, points=structs, wait=True)
+
+    def delete(self, collection: str, where: Filter) -> None:
+        self._call(self.client.delete, collection_name=collection,
+                   points_selector=models.FilterSelector(filter=where), wait=True)
+
+    def query(self, collection: str, vector: Sequence[float] | np.ndarray, *, where: Filter | None = None,
+              limit: int = 10, offset: int = 0, score_threshold: float | None = None,
+              sparse: SparseVector | None = None, with_vectors: bool = False) -> list[Hit]:
+        """Dense search; with `sparse`, dense + keyword results fused by reciprocal rank fusion."""
+        self._require(collection)
+        dense = np.asarray(vector, dtype=np.float32).tolist()
+        if sparse is None or not sparse.indices:
+            response = self._call(
+                self.client.query_points, collection_name=collection, query=dense, using=DENSE,
+                query_filter=where, limit=limit, offset=offset, score_threshold=score_threshold,
+                with_payload=True, with_vectors=[DENSE] if with_vectors else False)
+        else:
+            depth = max(4 * (limit + offset), 50)
+            response = self._call(
+                self.client.query_points, collection_name=collection,
+                prefetch=[
+                    models.Prefetch(query=dense, using=DENSE, filter=where, limit=depth,
+                                    score_threshold=score_threshold),
+                    models.Prefetch(query=models.SparseVector(indices=sparse.indices,
+                                                              values=sparse.values),
+                                    using=SPARSE, filter=where, limit=depth),
+                ],
+                query=models.FusionQuery(fusion=models.Fusion.RRF),
+                limit=limit, offset=offset, with_payload=True,
+                with_vectors=[DENSE] if with_vectors else False)
+        return [_hit(p) for p in response.points]
+
+    def recommend(self, collection: str, point_id: str, *, where: Filter | None = None,
+                  limit: int = 10) -> list[Hit]:
+        """Points closest to an existing point's vector (the point itself excluded)."""
+        self._require(collection)
+        response = self._call(
+            self.client.query_points, collection_name=collection,
+            query=models.RecommendQuery(recommend=models.RecommendInput(positive=[point_id])),
+            using=DENSE, query_filter=where, limit=limit, with_payload=True)
+        return [_hit(p) for p in response.points]
+
+    def retrieve(self, collection: str, ids: Sequence[str], with_vectors: bool = False) -> list[Hit]:
+        records = self._call(self.client.retrieve, collection, ids=list(ids), with_payload=True,
+                             with_vectors=[DENSE] if with_vectors else False)
+        return [_hit(r) for r in records]
+
+    def scroll(self, collection: str, *, where: Filter | None = None, limit: int = 256,
+               offset: str | None = None, with_vectors: bool = False,
+               with_payload: bool | Sequence[str] = True) -> tuple[list[Hit], str | None]:
+        self._require(collection)
+        records, next_offset = self._call(
+            self.client.scroll, collection_name=collection, scroll_filter=where, limit=limit,
+            offset=offset, with_payload=list(with_payload) if not isinstance(with_payload, bool)
+            else with_payload, with_vectors=[DENSE] if with_vectors else False)
+        return [_hit(r) for r in records], (str(next_offset) if next_offset is not None else None)
+
+    def iterate(self, collection: str, *, where: Filter | None = None, batch: int = 512,
+                with_vectors: bool = False, with_payload: bool | Sequence[str] = True) -> Iterator[Hit]:
+        offset: str | None = None
+        while True:
+            hits, offset = self.scroll(collection, where=where, limit=batch, offset=offset,
+                                       with_vectors=with_vectors, with_payload=with_payload)
+            yield from hits
+            if offset is None:
+                return
+
+    def count(self, collection: str, where: Filter | None = None) -> int:
+        self._require(collection)
+        return int(self._call(self.client.count, collection, count_filter=where, exact=True).count)
+
+    def facet(self, collection: str, key: str, *, where: Filter | None = None,
+              limit: int = 100) -> dict[str, int]:
+        """Value → point count for a payload field (keyword facets; ordered by count)."""
+        self._require(collection)
+        response = self._call(self.client.facet, collection, key=key, facet_filter=where,
+                              limit=limit, exact=True)
+        return {str(h.value): int(h.count) for h in response.hits}
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
+        if self._holder_file is not None:
+            with contextlib.suppress(OSError):
+                self._holder_file.unlink()
+            self._holder_file = None
+
+    def __enter__(self) -> QdrantStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _hit(p: Any) -> Hit:
+    vector = None
+    if getattr(p, "vector", None):
+        v = p.vector.get(DENSE) if isinstance(p.vector, dict) else p.vector
+        vector = list(v) if v is not None else None
+    return Hit(id=str(p.id), score=float(getattr(p, "score", 0.0) or 0.0),
+               payload=dict(p.payload or {}), vector=vector)
+
+
+def _locked_message(path: Path, holder: Path) -> str:
+    who = "another process"
+    try:
+        h = json.loads(holder.read_text())
+        who = f"process {h['pid']} (`{h['command']}`, since {h['since']})"
+    except (OSError, ValueError, KeyError):
+        pass
+    return (
+        f"the embedded Qdrant store at {path} is in use by {who}. The embedded store allows one "
+        "process at a time: stop that process, or run a Qdrant server (see README: docker compose) "
+        "and set ROSETTA_QDRANT_URL so several processes can share it."
+    )
+
+
+def open_store(settings: Any) -> QdrantStore:
+    """Open the store the settings describe (server if QDRANT_URL is set, else embedded)."""
+    if settings.qdrant_url:
+        return QdrantStore.server(settings.qdrant_url, settings.qdrant_api_key,
+                                  prefer_grpc=settings.qdrant_prefer_grpc,
+                                  timeout=settings.qdrant_timeout)
+    return QdrantStore.embedded(Path(settings.qdrant_path))
+
+
+def collection_options(settings: Any, metadata_fields: Sequence[str] = ()) -> CollectionOptions:
+    return CollectionOptions(
+        shard_number=settings.shard_number,
+        replication_factor=settings.replication_factor,
+        on_disk_vectors=settings.on_disk_vectors,
+        scalar_quantization=settings.scalar_quantization,
+        metadata_fields=tuple(metadata_fields),
+    )
