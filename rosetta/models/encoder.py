@@ -108,7 +108,9 @@ class Encoder:
             source=source,
             weights_sha256=sha,
             dim=int(model.get_embedding_dimension()),
-            prompts=dict(model.prompts),
+            # sentence-transformers adds empty query/document prompts to every model; only real
+            # prefixes change vectors.
+            prompts={k: v for k, v in model.prompts.items() if v},
             normalized=_ends_with_normalize(model),
             max_seq_length=int(model.max_seq_length or 512),
         )

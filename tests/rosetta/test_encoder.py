@@ -1,0 +1,85 @@
+"""Prompts, provenance and model references."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rosetta.models import Encoder, ModelIdentity, ModelNotFoundError
+from rosetta.models.registry import resolve
+
+
+def test_e5_prompts_are_part_of_the_model(encoder) -> None:
+    assert encoder.query_prefix() == "query: "
+    assert encoder.document_prefix() == "passage: "
+    text = "How do tomatoes grow?"
+    raw = encoder.model.encode([text], normalize_embeddings=True)
+    as_query = encoder.encode_queries([text])
+    by_hand = encoder.model.encode(["query: " + text], normalize_embeddings=True)
+    assert np.allclose(as_query, by_hand, atol=1e-5)
+    assert not np.allclose(as_query, raw, atol=1e-3)
+
+
+def test_cross_lingual_sanity(encoder) -> None:
+    v = encoder.encode_documents(["I love plants", "amo le piante", "ho un cane arancione"])
+    assert v[0] @ v[1] > v[0] @ v[2]
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+
+
+def test_identity_describes_the_vectors(encoder, teacher) -> None:
+    ident = encoder.identity
+    assert ident.name == "multilingual-e5-small"
+    assert ident.source == "offline"
+    assert ident.dim == 384 and ident.normalized
+    assert len(ident.weights_sha256) == 64
+    assert ident.prompts == {"query": "query: ", "document": "passage: "}
+    assert ModelIdentity.from_dict(ident.to_dict()) == ident
+    assert not ident.same_vectors_as(teacher.identity)
+    assert teacher.identity.prompts == {}
+
+
+def test_identity_hash_follows_weights(tmp_path: Path, models_dir: Path, encoder) -> None:
+    import shutil
+
+    copy = tmp_path / "student"
+    shutil.copytree(models_dir / "multilingual-e5-small", copy)
+    (copy / "rosetta_identity.json").unlink(missing_ok=True)
+    same = Encoder.load(str(copy), models_dir)
+    assert same.identity.source == "folder"
+    assert same.identity.weights_sha256 == encoder.identity.weights_sha256
+    assert same.identity.same_vectors_as(encoder.identity)
+
+
+def test_unknown_name_offline_is_a_clear_error(models_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError, match="Offline models: multilingual-e5-small"):
+        resolve("someone/unknown-model", models_dir)
+
+
+def test_missing_folder_is_a_clear_error(tmp_path: Path, models_dir: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        resolve(str(tmp_path / "nope"), models_dir)
+
+
+def test_unreachable_hub_is_a_clear_error(models_dir: Path, tmp_path: Path) -> None:
+    """A hub name with the hub unreachable (a closed local port) fails with a readable message."""
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "0",
+        "TRANSFORMERS_OFFLINE": "0",
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+        "HF_HOME": str(tmp_path / "hf"),
+        "ROSETTA_CACHE_DIR": str(models_dir),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "rosetta.cli", "encode", "--model", "someone/unknown-model", "hi"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 2
+    assert "could not load model 'someone/unknown-model'" in result.stderr
+    assert "Traceback" not in result.stderr
