@@ -1,0 +1,169 @@
+"""Corpus exploration for analysts: what the collection holds, a 2-D map, a translation finder.
+
+The translation finder mines cross-lingual passage pairs with **ratio-margin scoring** over the
+k nearest neighbours (k=4), as LASER / LaBSE bitext mining does (Artetxe & Schwenk, 2019):
+
+    margin(x, y) = cos(x, y) / ( Σ_{z∈NN_k(x)} cos(x, z) / 2k  +  Σ_{z∈NN_k(y)} cos(y, z) / 2k )
+
+Raw cosine favours "hub" passages close to everything; the margin divides by how close each side
+is to its neighbourhood, so a pair scores high only when the two are *unusually* close.
+`margin_pairs` is a local implementation; when `training.mining` (the training layer's bitext
+miner) exists it is used instead, so both layers rank pairs the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from qdrant_client import models
+
+from indexer.store import QdrantStore, match
+
+MAP_TEXT_CHARS = 160  # hover text on the map: enough to recognise a passage
+
+
+@dataclass
+class CorpusStats:
+    chunks: int
+    documents: int
+    by_lang: pd.DataFrame  # lang, documents, chunks
+    sources: pd.DataFrame  # source, chunks
+
+
+def corpus_stats(store: QdrantStore, collection: str, top_sources: int = 100) -> CorpusStats:
+    """Counts per language and per source, from Qdrant facets (no full scan)."""
+    chunks_by_lang = store.facet(collection, "lang", limit=1000)
+    # Every document has exactly one chunk 0, so counting those counts documents; doc_lang is the
+    # document's majority language (chunks of a mixed document can differ).
+    docs_by_lang = store.facet(collection, "doc_lang", where=models.Filter(must=[match("chunk_index", 0)]),
+                               limit=1000)
+    langs = sorted(set(chunks_by_lang) | set(docs_by_lang),
+                   key=lambda lang: (-chunks_by_lang.get(lang, 0), lang))
+    by_lang = pd.DataFrame({
+        "lang": langs,
+        "documents": [docs_by_lang.get(lang, 0) for lang in langs],
+        "chunks": [chunks_by_lang.get(lang, 0) for lang in langs],
+    })
+    sources = store.facet(collection, "source", limit=top_sources)
+    return CorpusStats(
+        chunks=store.count(collection),
+        documents=store.count(collection, models.Filter(must=[match("chunk_index", 0)])),
+        by_lang=by_lang,
+        sources=pd.DataFrame({"source": list(sources), "chunks": list(sources.values())}),
+    )
+
+
+def sample_vectors(store: QdrantStore, collection: str, n: int, *, langs: Sequence[str] = (),
+                   ) -> tuple[np.ndarray, pd.DataFrame]:
+    """Up to `n` chunk vectors with their payload summary.
+
+    Point ids are UUIDs (hashes), so the first `n` in id order are an unbiased-enough sample
+    without reading the whole collection.
+    """
+    where = models.Filter(must=[models.FieldCondition(key="lang", match=models.MatchAny(any=list(langs)))]) \
+        if langs else None
+    rows: list[dict[str, Any]] = []
+    vectors: list[list[float]] = []
+    for hit in store.iterate(collection, where=where, batch=min(512, max(n, 1)), with_vectors=True):
+        if hit.vector is None:
+            continue
+        p = hit.payload
+        rows.append({"id": hit.id, "lang": p.get("lang", "und"),
+                     "title": p.get("title") or p.get("source", ""), "source": p.get("source", ""),
+                     "doc_id": p.get("doc_id", ""),
+                     "text": str(p.get("text", ""))})
+        vectors.append(hit.vector)
+        if len(rows) >= n:
+            break
+    matrix = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+    return matrix, pd.DataFrame(rows, columns=["id", "lang", "title", "source", "doc_id", "text"])
+
+
+def project_2d(vectors: np.ndarray, method: str = "auto") -> tuple[np.ndarray, str]:
+    """2-D coordinates: UMAP when installed (and asked for or auto), else PCA."""
+    if len(vectors) < 3:
+        return np.zeros((len(vectors), 2), dtype=np.float32), "pca"
+    if method in ("auto", "umap"):
+        try:
+            import umap  # type: ignore[import-not-found]
+
+            reducer = umap.UMAP(n_components=2, metric="cosine", random_state=0,
+                                n_neighbors=min(15, len(vectors) - 1))
+            return np.asarray(reducer.fit_transform(vectors), dtype=np.float32), "umap"
+        except ImportError:
+            if method == "umap":
+                raise
+    centred = vectors - vectors.mean(axis=0, keepdims=True)
+    # The top right-singular vectors are the principal axes; no sklearn needed.
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return (centred @ vt[:2].T).astype(np.float32), "pca"
+
+
+def map_frame(store: QdrantStore, collection: str, n: int = 1000, method: str = "auto",
+              ) -> tuple[pd.DataFrame, str]:
+    vectors, meta = sample_vectors(store, collection, n)
+    coords, used = project_2d(vectors, method)
+    frame = meta.copy()
+    frame["x"] = coords[:, 0] if len(coords) else []
+    frame["y"] = coords[:, 1] if len(coords) else []
+    frame["snippet"] = [t if len(t) <= MAP_TEXT_CHARS else t[:MAP_TEXT_CHARS - 1] + "…"
+                        for t in frame["text"]]
+    return frame.drop(columns=["text"]), used
+
+
+# ---- translation finder ---------------------------------------------------------------------
+def _knn_mean(sim: np.ndarray, k: int) -> np.ndarray:
+    """Mean of each row's k largest similarities."""
+    k = max(1, min(k, sim.shape[1]))
+    top = np.partition(sim, sim.shape[1] - k, axis=1)[:, -k:]
+    return top.mean(axis=1)
+
+
+def margin_pairs(x: np.ndarray, y: np.ndarray, k: int = 4) -> list[tuple[int, int, float, float]]:
+    """Best target for each source under ratio margin, as (i, j, margin, cosine), best first.
+
+    Only mutual best matches are kept (i's best is j and j's best is i), the usual filter
+    that removes one-sided hub matches.
+    """
+    if len(x) == 0 or len(y) == 0:
+        return []
+    try:  # the training layer's miner, once it exists, so both layers score pairs alike
+        from training import mining  # type: ignore[attr-defined]
+
+        fn = getattr(mining, "margin_pairs", None)
+        if callable(fn):
+            return list(fn(x, y, k=k))
+    except ImportError:
+        pass
+    sim = x @ y.T  # vectors are L2-normalised: dot product = cosine
+    # Ratio margin: the 1/2k · Σ on each side is the mean of both neighbourhood averages.
+    denom = (_knn_mean(sim, k)[:, None] + _knn_mean(sim.T, k)[None, :]) / 2
+    margin = sim / np.maximum(denom, 1e-6)
+    fwd = margin.argmax(axis=1)
+    bwd = margin.argmax(axis=0)
+    pairs = [(i, int(j), float(margin[i, j]), float(sim[i, j]))
+             for i, j in enumerate(fwd) if bwd[j] == i]
+    return sorted(pairs, key=lambda p: -p[2])
+
+
+def find_translations(store: QdrantStore, collection: str, lang_a: str, lang_b: str, *,
+                      sample: int = 500, k: int = 4, limit: int = 50,
+                      min_margin: float = 1.0) -> pd.DataFrame:
+    """Closest cross-lingual passage pairs between two languages, by margin score."""
+    xa, meta_a = sample_vectors(store, collection, sample, langs=[lang_a])
+    xb, meta_b = sample_vectors(store, collection, sample, langs=[lang_b])
+    columns = ["margin", "cosine", f"text_{lang_a}", f"text_{lang_b}", f"title_{lang_a}",
+               f"title_{lang_b}", f"id_{lang_a}", f"id_{lang_b}"]
+    rows = []
+    for i, j, m, c in margin_pairs(xa, xb, k=k):
+        if m < min_margin:
+            continue
+        rows.append([round(m, 4), round(c, 4), meta_a.text[i], meta_b.text[j], meta_a.title[i],
+                     meta_b.title[j], meta_a.id[i], meta_b.id[j]])
+        if len(rows) >= limit:
+            break
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,390 @@
+"""The search core: one Python API the CLI and the web UI share.
+
+Query → language detection (shown to the user) → `encode_queries` → Qdrant query (dense, or
+dense + keyword fused with RRF) → passages grouped by document → a `SearchResult`.
+
+Design notes
+------------
+* **Source prefix filter.** Qdrant's keyword match is exact, so a folder filter needs a prefix
+  match. qdrant-client ≥ 1.16 / Qdrant server ≥ 1.16 have `MatchPrefix` (byte-wise,
+  case-sensitive, like keyword match); embedded mode evaluates it by scanning, a server serves it
+  from a keyword index created with `prefix=True` (without that option the server still answers
+  it, only slower). We use it rather than storing path-prefix tokens in every payload.
+* **Grouping by document** is done here, not with Qdrant's `query_points_groups`, because it has
+  to compose with RRF fusion and with offset pagination over *documents*: we fetch a candidate
+  pool of passages several times larger than the page, group in rank order, and grow the pool
+  when there are too few distinct documents. "n more passages" counts the further passages of
+  the same document found in that pool (not every passage of the document).
+* **Min score** applies to the dense cosine score; in hybrid mode Qdrant applies it to the dense
+  prefetch (RRF scores are rank-based and have no absolute scale).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from qdrant_client import models
+
+from indexer.store import (
+    CollectionNotFoundError,
+    Hit,
+    ModelMismatchError,
+    SparseVector,
+    StoreError,
+    VectorStore,
+    match_any,
+)
+from rosetta import langid
+from rosetta.models import Encoder
+
+log = logging.getLogger(__name__)
+
+# Payload keys the indexer writes for every chunk; anything else is a metadata column.
+CORE_FIELDS = (
+    "doc_id", "source", "title", "lang", "doc_lang", "chunk_index", "char_start", "char_end",
+    "page", "text", "ingested_at", "content_hash",
+)
+MAX_POOL = 2000  # most passages fetched to fill one page of grouped results
+SHORT_WORD = 10  # letters; see detect_query_lang
+POOL_FACTOR = 4  # initial pool = POOL_FACTOR × documents needed
+
+
+class SearchError(StoreError):
+    """A search problem with a message meant for users."""
+
+
+class HybridUnavailableError(SearchError):
+    pass
+
+
+@dataclass
+class SearchRequest:
+    """Everything a search can ask for. Empty filters mean "no restriction"."""
+
+    query: str
+    limit: int = 10
+    offset: int = 0  # in results (documents when grouped, passages otherwise)
+    langs: Sequence[str] = ()  # keep only these passage languages
+    exclude_langs: Sequence[str] = ()
+    source_prefix: str | None = None
+    doc_ids: Sequence[str] = ()
+    # payload key → value or list of values (any of them); dotted keys reach nested fields.
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    ingested_from: date | datetime | None = None
+    ingested_to: date | datetime | None = None  # a date is inclusive (the whole day)
+    min_score: float | None = None
+    hybrid: bool = False
+    group_by_doc: bool = True
+
+
+@dataclass
+class Passage:
+    """One chunk as search shows it."""
+
+    id: str
+    score: float
+    text: str
+    lang: str
+    doc_id: str
+    source: str
+    title: str
+    chunk_index: int
+    char_start: int | None = None
+    char_end: int | None = None
+    page: int | None = None
+    doc_lang: str | None = None
+    ingested_at: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_hit(cls, hit: Hit) -> Passage:
+        p = hit.payload
+        meta = {k: v for k, v in p.items() if k not in CORE_FIELDS}
+        # The indexer may nest metadata columns under one key; show them flat either way.
+        nested = meta.pop("metadata", None)
+        if isinstance(nested, Mapping):
+            meta.update(nested)
+        return cls(
+            id=hit.id, score=float(hit.score), text=str(p.get("text", "")),
+            lang=str(p.get("lang", langid.UNDETERMINED)), doc_id=str(p.get("doc_id", hit.id)),
+            source=str(p.get("source", "")), title=str(p.get("title") or p.get("source") or ""),
+            chunk_index=int(p.get("chunk_index", 0) or 0), char_start=p.get("char_start"),
+            char_end=p.get("char_end"), page=p.get("page"), doc_lang=p.get("doc_lang"),
+            ingested_at=p.get("ingested_at"), metadata=meta,
+        )
+
+
+@dataclass
+class SearchHit:
+    """A ranked result: the best passage of a document, plus the document's other matches."""
+
+    rank: int
+    passage: Passage
+    more: list[Passage] = field(default_factory=list)  # same document, lower ranked
+
+    @property
+    def score(self) -> float:
+        return self.passage.score
+
+    @property
+    def more_count(self) -> int:
+        return len(self.more)
+
+
+@dataclass
+class SearchResult:
+    query: str
+    query_lang: str
+    hits: list[SearchHit]
+    offset: int = 0
+    has_more: bool = False
+    hybrid: bool = False
+    grouped: bool = True
+    encode_ms: float = 0.0
+    search_ms: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's `--json` shape (stable: scripts depend on it)."""
+        return {
+            "query": self.query,
+            "query_lang": self.query_lang,
+            "hits": [
+                {
+                    "score": round(h.score, 6), "text": h.passage.text, "lang": h.passage.lang,
+                    "doc_id": h.passage.doc_id, "source": h.passage.source,
+                    "title": h.passage.title, "chunk_index": h.passage.chunk_index,
+                }
+                for h in self.hits
+            ],
+        }
+
+
+# ---- filters ------------------------------------------------------------------------------
+def _as_utc_bound(value: date | datetime, *, end: bool) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    # A date as upper bound means "through that day": the next midnight, exclusive.
+    day = datetime.combine(value, datetime.min.time())
+    return day + timedelta(days=1) if end else day
+
+
+def build_filter(req: SearchRequest, *, extra_must_not: Sequence[models.Condition] = ()
+                 ) -> models.Filter | None:
+    """The Qdrant filter for a request's restrictions (None when there are none)."""
+    must: list[models.Condition] = []
+    must_not: list[models.Condition] = list(extra_must_not)
+    if req.langs:
+        must.append(match_any("lang", list(req.langs)))
+    if req.exclude_langs:
+        must_not.append(match_any("lang", list(req.exclude_langs)))
+    if req.source_prefix:
+        must.append(models.FieldCondition(key="source",
+                                          match=models.MatchPrefix(prefix=req.source_prefix)))
+    if req.doc_ids:
+        must.append(match_any("doc_id", list(req.doc_ids)))
+    for key, value in req.metadata.items():
+        values = list(value) if isinstance(value, list | tuple | set) else [value]
+        if values:
+            must.append(match_any(key, values))
+    if req.ingested_from or req.ingested_to:
+        low, high = req.ingested_from, req.ingested_to
+        must.append(models.FieldCondition(key="ingested_at", range=models.DatetimeRange(
+            gte=_as_utc_bound(low, end=False) if low is not None else None,
+            # A datetime upper bound is inclusive as given; a date one covers its whole day.
+            lte=high if isinstance(high, datetime) else None,
+            lt=_as_utc_bound(high, end=True) if high is not None and not isinstance(high, datetime)
+            else None,
+        )))
+    if not must and not must_not:
+        return None
+    return models.Filter(must=must or None, must_not=must_not or None)
+
+
+def group_by_document(passages: Sequence[Passage]) -> list[SearchHit]:
+    """One hit per document, in rank order of each document's best passage."""
+    groups: dict[str, SearchHit] = {}
+    for p in passages:
+        if p.doc_id in groups:
+            groups[p.doc_id].more.append(p)
+        else:
+            groups[p.doc_id] = SearchHit(rank=len(groups) + 1, passage=p)
+    return list(groups.values())
+
+
+def detect_query_lang(query: str) -> str:
+    """The query's language (ISO 639-1) or `und` when it is too short to tell.
+
+    langdetect guesses wildly on one short word ("drink" → lt), so a single word of fewer than
+    `SHORT_WORD` letters is `und` — unless it is in a script that is written without spaces,
+    where a few characters already say a lot.
+    """
+    words = query.split()
+    if len(words) == 1 and sum(ch.isalpha() for ch in query) < SHORT_WORD \
+            and not any(ord(ch) > 0x2E80 for ch in query):
+        return langid.UNDETERMINED
+    return langid.detect(query)
+
+
+def sparse_query_vector(encoder: Encoder, text: str) -> SparseVector:
+    """The keyword (sparse) vector of a query, built by the indexer's tokenizer-based encoder.
+
+    Imported lazily: hybrid search needs the indexer's sparse module, plain search does not.
+    """
+    try:
+        from indexer import sparse as sparse_mod
+    except ImportError as exc:
+        raise HybridUnavailableError(
+            "hybrid (keyword) search needs indexer.sparse, which is not available in this "
+            f"installation ({exc}); use dense search"
+        ) from None
+    for name in ("encode_query", "query_vector", "sparse_query"):
+        fn = getattr(sparse_mod, name, None)
+        if callable(fn):
+            return fn(encoder.tokenizer, text)
+    encoder_cls = getattr(sparse_mod, "SparseEncoder", None)
+    if encoder_cls is not None:
+        return encoder_cls(encoder.tokenizer).encode_query(text)
+    raise HybridUnavailableError("indexer.sparse has no query encoder; use dense search")
+
+
+# ---- the searcher -------------------------------------------------------------------------
+class Searcher:
+    """Search one collection with one encoder. Cheap to create; hold one per (store, model)."""
+
+    def __init__(self, encoder: Encoder, store: VectorStore, collection: str) -> None:
+        self.encoder = encoder
+        self.store = store
+        self.collection = collection
+        self._checked = False
+
+    def check(self) -> None:
+        """Fail with a readable message if the collection is missing or holds another model's vectors."""
+        if self._checked:
+            return
+        stored = self.store.identity(self.collection)  # raises CollectionNotFoundError
+        if stored is not None and not stored.same_vectors_as(self.encoder.identity):
+            raise ModelMismatchError(
+                f"collection '{self.collection}' holds vectors of {stored.describe()}, but the "
+                f"loaded model is {self.encoder.identity.describe()}; search it with that model "
+                "(ROSETTA_MODEL) or re-index"
+            )
+        self._checked = True
+
+    def count(self) -> int:
+        """Passages in the collection (0 when it does not exist)."""
+        try:
+            return self.store.count(self.collection)
+        except CollectionNotFoundError:
+            return 0
+
+    def encode(self, query: str) -> np.ndarray:
+        return self.encoder.encode_queries([query])[0]
+
+    def search(self, req: SearchRequest) -> SearchResult:
+        query = req.query.strip()
+        if not query:
+            raise SearchError("type a query")
+        self.check()
+        query_lang = detect_query_lang(query)
+        t0 = time.perf_counter()
+        vector = self.encode(query)
+        sparse = sparse_query_vector(self.encoder, query) if req.hybrid else None
+        t1 = time.perf_counter()
+        where = build_filter(req)
+        hits, has_more = self._ranked(vector, sparse, where, req)
+        t2 = time.perf_counter()
+        return SearchResult(query=query, query_lang=query_lang, hits=hits, offset=req.offset,
+                            has_more=has_more, hybrid=req.hybrid, grouped=req.group_by_doc,
+                            encode_ms=(t1 - t0) * 1000, search_ms=(t2 - t1) * 1000)
+
+    def search_vector(self, vector: np.ndarray, req: SearchRequest) -> list[SearchHit]:
+        """Search with a ready query vector (benchmarks, tests)."""
+        hits, _ = self._ranked(vector, None, build_filter(req), req)
+        return hits
+
+    def _ranked(self, vector: np.ndarray, sparse: SparseVector | None, where: models.Filter | None,
+                req: SearchRequest) -> tuple[list[SearchHit], bool]:
+        limit, offset = max(1, req.limit), max(0, req.offset)
+        if not req.group_by_doc:
+            # One extra passage tells the UI whether a next page exists.
+            raw = self.store.query(self.collection, vector, where=where, limit=limit + 1,
+                                   offset=offset, score_threshold=req.min_score, sparse=sparse)
+            passages = [Passage.from_hit(h) for h in raw]
+            hits = [SearchHit(rank=offset + i + 1, passage=p) for i, p in enumerate(passages[:limit])]
+            return hits, len(passages) > limit
+        need = offset + limit + 1
+        pool = min(max(need * POOL_FACTOR, 40), MAX_POOL)
+        while True:
+            raw = self.store.query(self.collection, vector, where=where, limit=pool,
+                                   score_threshold=req.min_score, sparse=sparse)
+            groups = group_by_document([Passage.from_hit(h) for h in raw])
+            # Stop when the page is full, the collection (under the filter) is exhausted, or the cap is hit.
+            if len(groups) >= need or len(raw) < pool or pool >= MAX_POOL:
+                break
+            pool = min(pool * POOL_FACTOR, MAX_POOL)
+        page = groups[offset:offset + limit]
+        return page, len(groups) > offset + limit
+
+    def more_like_this(self, point_id: str, *, limit: int = 10, same_doc: bool = False,
+                       langs: Sequence[str] = ()) -> list[SearchHit]:
+        """Passages closest to an indexed passage, in any language, grouped by document.
+
+        The passage's own document is left out by default: "more like this" is for finding
+        other documents (its translations included).
+        """
+        self.check()
+        origin = self.store.retrieve(self.collection, [point_id])
+        must_not = []
+        if origin and not same_doc:
+            must_not.append(match_any("doc_id", [origin[0].payload.get("doc_id")]))
+        where = build_filter(SearchRequest(query="", langs=langs), extra_must_not=must_not)
+        raw = self.store.recommend(self.collection, point_id, where=where,
+                                   limit=min(limit * POOL_FACTOR, MAX_POOL))
+        return group_by_document([Passage.from_hit(h) for h in raw])[:limit]
+
+    def passages_of(self, doc_id: str, limit: int = 1000) -> list[Passage]:
+        """Every passage of one document, in reading order."""
+        hits, _ = self.store.scroll(self.collection, where=models.Filter(must=[
+            match_any("doc_id", [doc_id])]), limit=limit)
+        return sorted((Passage.from_hit(h) for h in hits), key=lambda p: p.chunk_index)
+
+
+# ---- export -------------------------------------------------------------------------------
+def to_dataframe(hits: Sequence[SearchHit], *, include_more: bool = False) -> pd.DataFrame:
+    """Results as a flat table (one row per passage) for CSV / Parquet export."""
+    rows: list[dict[str, Any]] = []
+    for h in hits:
+        passages = [h.passage, *(h.more if include_more else [])]
+        for p in passages:
+            row = {"rank": h.rank, **asdict(p)}
+            row.pop("metadata")
+            # Metadata values can be anything; strings keep Parquet's schema simple and stable.
+            row.update({f"meta.{k}": str(v) for k, v in p.metadata.items()})
+            row["more_passages"] = h.more_count if p is h.passage else None
+            rows.append(row)
+    columns = ["rank", "score", "lang", "title", "source", "doc_id", "chunk_index", "page",
+               "char_start", "char_end", "text", "id", "doc_lang", "ingested_at", "more_passages"]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    ordered = [c for c in columns if c in frame.columns]
+    return frame[ordered + [c for c in frame.columns if c not in ordered]]
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()

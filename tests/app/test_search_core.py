@@ -1,0 +1,159 @@
+"""Search core on the small multilingual corpus: cross-lingual ranking, filters, grouping, snippets."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app import explore, snippets
+from app.search import Searcher, SearchError, SearchRequest, build_filter, to_dataframe, to_parquet_bytes
+
+COLLECTION = "test_docs"
+
+
+@pytest.fixture(scope="module")
+def searcher(encoder, corpus_store) -> Searcher:
+    return Searcher(encoder, corpus_store, COLLECTION)
+
+
+def test_german_query_finds_english_doc_first(searcher: Searcher) -> None:
+    result = searcher.search(SearchRequest(
+        "Wie wandeln Pflanzen Sonnenlicht in chemische Energie um?", limit=5))
+    assert result.query_lang == "de"
+    assert result.hits[0].passage.doc_id == "en-photo"
+    assert result.hits[0].passage.lang == "en"
+    assert [h.rank for h in result.hits] == list(range(1, len(result.hits) + 1))
+
+
+def test_cross_lingual_other_directions(searcher: Searcher) -> None:
+    # French-only volcano doc ranks high for an English query; the Russian doc for a German one.
+    top = searcher.search(SearchRequest("volcanic eruption lava", limit=3, langs=["fr"]))
+    assert top.hits[0].passage.doc_id == "fr-volcano"
+    top = searcher.search(SearchRequest("Gagarins Raumfahrt ins Weltall", limit=2))
+    assert top.hits[0].passage.doc_id == "ru-space"
+
+
+def test_language_filters_exclude(searcher: Searcher) -> None:
+    only = searcher.search(SearchRequest("photosynthesis plants sunlight", limit=20, langs=["de", "fr"]))
+    assert only.hits and {h.passage.lang for h in only.hits} <= {"de", "fr"}
+    without = searcher.search(SearchRequest("photosynthesis plants sunlight", limit=20,
+                                            exclude_langs=["en"]))
+    assert without.hits and "en" not in {h.passage.lang for h in without.hits}
+
+
+def test_grouping_one_hit_per_document(searcher: Searcher) -> None:
+    grouped = searcher.search(SearchRequest("photosynthesis chlorophyll", limit=20))
+    doc_ids = [h.passage.doc_id for h in grouped.hits]
+    assert len(doc_ids) == len(set(doc_ids))
+    photo = next(h for h in grouped.hits if h.passage.doc_id == "en-photo")
+    assert photo.more_count == 2 and all(p.doc_id == "en-photo" for p in photo.more)
+    assert all(p.score <= photo.score for p in photo.more)
+    flat = searcher.search(SearchRequest("photosynthesis chlorophyll", limit=20, group_by_doc=False))
+    assert [h.passage.doc_id for h in flat.hits].count("en-photo") == 3
+
+
+def test_pagination_offsets_documents(searcher: Searcher) -> None:
+    first = searcher.search(SearchRequest("science", limit=3))
+    second = searcher.search(SearchRequest("science", limit=3, offset=3))
+    assert first.has_more
+    assert second.hits[0].rank == 4
+    assert not {h.passage.doc_id for h in first.hits} & {h.passage.doc_id for h in second.hits}
+
+
+def test_source_prefix_doc_metadata_date_and_min_score(searcher: Searcher) -> None:
+    geo = searcher.search(SearchRequest("rocks", limit=20, source_prefix="science/geology/"))
+    assert {h.passage.doc_id for h in geo.hits} == {"en-volcano", "fr-volcano"}
+    doc = searcher.search(SearchRequest("rocks", limit=20, doc_ids=["de-football"]))
+    assert [h.passage.doc_id for h in doc.hits] == ["de-football"]
+    food = searcher.search(SearchRequest("drink", limit=20, metadata={"topic": ["food"]}))
+    assert {h.passage.doc_id for h in food.hits} == {"es-coffee", "zh-tea"}
+    assert food.hits[0].passage.metadata["topic"] == "food"
+    assert searcher.search(SearchRequest("drink", ingested_from=date(2024, 5, 1),
+                                         ingested_to=date(2024, 5, 1))).hits
+    assert not searcher.search(SearchRequest("drink", ingested_from=date(2024, 5, 2))).hits
+    assert not searcher.search(SearchRequest("drink", ingested_to=date(2024, 4, 30))).hits
+    assert not searcher.search(SearchRequest("drink", min_score=0.999)).hits
+
+
+def test_empty_query_is_an_error(searcher: Searcher) -> None:
+    with pytest.raises(SearchError):
+        searcher.search(SearchRequest("   "))
+
+
+def test_more_like_this_crosses_languages(searcher: Searcher) -> None:
+    result = searcher.search(SearchRequest("volcano magma lava", limit=1, langs=["en"]))
+    similar = searcher.more_like_this(result.hits[0].passage.id, limit=3)
+    assert similar[0].passage.doc_id == "fr-volcano"
+    assert "en-volcano" not in {h.passage.doc_id for h in similar}
+
+
+def test_build_filter_none_without_restrictions() -> None:
+    assert build_filter(SearchRequest("x")) is None
+
+
+def test_script_is_escaped_in_snippets(searcher: Searcher) -> None:
+    result = searcher.search(SearchRequest("cross-site scripting script", limit=1))
+    hit = result.hits[0].passage
+    assert hit.doc_id == "en-web"
+    for html in (snippets.snippet(hit.text, result.query), snippets.highlight(hit.text, result.query),
+                 snippets.escape(hit.title)):
+        assert "<script" not in html and "<b>" not in html
+    html = snippets.highlight(hit.text, result.query)
+    assert "&lt;<mark>script</mark>&gt;" in html
+    assert "<mark>scripting</mark>" in html
+
+
+def test_snippet_highlighting_rules() -> None:
+    assert snippets.highlight("Katzen & Hunde", "Katze amp") == "<mark>Katzen</mark> &amp; Hunde"
+    assert snippets.highlight("Katzen", "Katze", enabled=False) == "Katzen"
+    assert "<mark>光合作用</mark>" in snippets.highlight("植物进行光合作用。", "光合作用")
+    long = "word " * 200 + "needle " + "word " * 200
+    out = snippets.snippet(long, "needle", width=100)
+    assert out.startswith("… ") and out.endswith(" …") and "<mark>needle</mark>" in out
+
+
+def test_dataframe_export(searcher: Searcher) -> None:
+    result = searcher.search(SearchRequest("photosynthesis", limit=3))
+    frame = to_dataframe(result.hits, include_more=True)
+    assert list(frame.columns[:4]) == ["rank", "score", "lang", "title"]
+    assert "meta.topic" in frame.columns
+    assert len(frame) >= 3
+    back = pd.read_parquet(io.BytesIO(to_parquet_bytes(frame)))
+    assert back.shape == frame.shape
+    assert to_dataframe([]).empty
+
+
+def test_json_shape(searcher: Searcher) -> None:
+    data = searcher.search(SearchRequest("coffee", limit=2)).to_json()
+    assert set(data) == {"query", "query_lang", "hits"}
+    assert set(data["hits"][0]) == {"score", "text", "lang", "doc_id", "source", "title", "chunk_index"}
+
+
+def test_margin_mining_pairs_translations(corpus_store) -> None:
+    frame = explore.find_translations(corpus_store, COLLECTION, "en", "fr", k=2, min_margin=0.0)
+    assert frame.iloc[0]["id_en"] and "volcan" in frame.iloc[0]["text_fr"]
+    assert "magma" in frame.iloc[0]["text_en"]
+
+
+def test_margin_pairs_prefers_mutual_matches() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = x[::-1] + 0.05 * rng.normal(size=x.shape).astype(np.float32)
+    y /= np.linalg.norm(y, axis=1, keepdims=True)
+    pairs = explore.margin_pairs(x, y, k=2)
+    assert {(i, j) for i, j, _, _ in pairs} == {(i, 5 - i) for i in range(6)}
+    assert all(m > 1 for _, _, m, _ in pairs)
+
+
+def test_corpus_stats_and_map(corpus_store) -> None:
+    stats = explore.corpus_stats(corpus_store, COLLECTION)
+    assert stats.documents == 9 and stats.chunks == 11
+    en = stats.by_lang.set_index("lang").loc["en"]
+    assert en.documents == 4 and en.chunks == 6
+    frame, method = explore.map_frame(corpus_store, COLLECTION, n=50, method="pca")
+    assert method == "pca" and len(frame) == 11 and {"x", "y", "lang", "snippet"} <= set(frame.columns)
