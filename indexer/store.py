@@ -112,6 +112,7 @@ class VectorStore(Protocol):
     def drop(self, collection: str) -> None: ...
     def upsert(self, collection: str, points: Sequence[Point]) -> None: ...
     def delete(self, collection: str, where: Filter) -> None: ...
+    def delete_ids(self, collection: str, ids: Sequence[str]) -> None: ...
     def query(self, collection: str, vector: Sequence[float] | np.ndarray, *, where: Filter | None = None,
               limit: int = 10, offset: int = 0, score_threshold: float | None = None,
               sparse: SparseVector | None = None, with_vectors: bool = False) -> list[Hit]: ...
@@ -333,6 +334,13 @@ class QdrantStore:
     def delete(self, collection: str, where: Filter) -> None:
         self._call(self.client.delete, collection_name=collection,
                    points_selector=models.FilterSelector(filter=where), wait=True)
+
+    def delete_ids(self, collection: str, ids: Sequence[str]) -> None:
+        """Delete points by id: no filter scan (local mode scans every point for a filter)."""
+        ids = list(ids)
+        for start in range(0, len(ids), 1024):
+            self._call(self.client.delete, collection_name=collection,
+                       points_selector=models.PointIdsList(points=ids[start:start + 1024]), wait=True)
 
     def query(self, collection: str, vector: Sequence[float] | np.ndarray, *, where: Filter | None = None,
               limit: int = 10, offset: int = 0, score_threshold: float | None = None,

@@ -1,0 +1,453 @@
+"""Formats → `Document`s: text, title, pages and metadata from files (or uploaded bytes).
+
+Readers raise `ReadError` for a broken file (reported as failed) and `SkipFile` for a file
+that holds nothing to index (reported as skipped); anything else they raise is a bug.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import io
+import json
+import logging
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+READER_VERSION = "1"
+TEXT_EXTS = frozenset({".txt", ".text", ".md", ".markdown"})
+HTML_EXTS = frozenset({".html", ".htm", ".xhtml"})
+TABLE_EXTS = frozenset({".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet"})
+KNOWN_EXTS = TEXT_EXTS | HTML_EXTS | TABLE_EXTS | {".pdf", ".docx"}
+TEXT_COLUMN_GUESSES = ("text", "content", "body")
+SNIFF_BYTES = 1 << 18  # charset detection on the first 256 KiB: legacy encodings are uniform
+# Payload keys the pipeline owns; a table column with one of these names gets a `meta_` prefix.
+RESERVED_KEYS = frozenset({
+    "doc_id", "source", "file", "title", "lang", "doc_lang", "chunk_index", "chunk_count",
+    "char_start", "char_end", "page", "text", "ingested_at", "content_hash", "format",
+})
+
+
+class ReadError(Exception):
+    """The file is broken or unreadable; the message is the reason shown to the user."""
+
+
+class SkipFile(Exception):
+    """The file holds nothing to index (empty, binary of unknown type); the message says why."""
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    text_column: str | None = None
+    id_column: str | None = None
+    # A text file this large is far more likely a dump or a log than a document; refuse it
+    # (reported, nothing else affected) rather than spend an hour embedding it.
+    max_file_mb: float = 25.0
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One input: a file on disk, or bytes (stdin, an upload) with a name."""
+
+    rel: str  # document id for a single-document file: path relative to the given root
+    path: Path | None = None
+    data: bytes | None = None
+    display: str = ""  # what `source` and reports show (the path as given)
+
+    @property
+    def name(self) -> str:
+        return self.display or self.rel
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.rel).suffix.lower()
+
+
+@dataclass
+class Document:
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    file: str  # the SourceFile.rel it came from (for incremental bookkeeping)
+    fingerprint: str  # hash of what the reader consumed; the pipeline derives content_hash
+    format: str
+    pages: list[tuple[int, int]] | None = None  # (char offset where a page starts, page number)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def load_bytes(src: SourceFile, options: ReadOptions) -> bytes:
+    """The raw bytes of `src`, with size limits and OS errors turned into `ReadError`."""
+    limit = int(options.max_file_mb * 1024 * 1024)
+    if src.data is not None:
+        raw = src.data
+    else:
+        assert src.path is not None
+        try:
+            size = src.path.stat().st_size
+            if size > limit and src.suffix != ".parquet":
+                raise ReadError(f"file too large ({size / 1e6:.1f} MB > {options.max_file_mb:g} MB "
+                                "limit); raise --max-file-mb to index it")
+            raw = src.path.read_bytes()
+        except ReadError:
+            raise
+        except IsADirectoryError:
+            raise ReadError("cannot read: is a directory") from None
+        except OSError as exc:
+            raise ReadError(f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > limit and src.suffix != ".parquet":
+        raise ReadError(f"file too large ({len(raw) / 1e6:.1f} MB > {options.max_file_mb:g} MB limit)")
+    return raw
+
+
+def fingerprint(raw: bytes) -> str:
+    return hashlib.sha256(READER_VERSION.encode() + b"\0" + raw).hexdigest()
+
+
+def is_table(src: SourceFile) -> bool:
+    return src.suffix in TABLE_EXTS
+
+
+def read_source(src: SourceFile, options: ReadOptions, raw: bytes | None = None) -> list[Document]:
+    """All documents in `src` (one for a text file, one per row for a table)."""
+    raw = load_bytes(src, options) if raw is None else raw
+    if not raw.strip():
+        raise SkipFile("empty file")
+    kind = _kind(src.suffix, raw)
+    if kind is None:
+        raise SkipFile("binary file of unknown type")
+    reader = _READERS[kind]
+    return reader(src, raw, options)
+
+
+def read_upload(filename: str, data: bytes, options: ReadOptions = ReadOptions()) -> list[Document]:
+    """Documents in an uploaded file (the web app's entry point); raises ReadError / SkipFile."""
+    return read_source(SourceFile(rel=filename, data=data, display=f"upload:{filename}"), options)
+
+
+# ---- format detection --------------------------------------------------------------------------
+def _kind(suffix: str, raw: bytes) -> str | None:
+    if suffix == ".pdf":
+        return "pdf"
+    if suffix == ".docx":
+        return "docx"
+    if suffix in HTML_EXTS:
+        return "html"
+    if suffix in TABLE_EXTS:
+        return suffix.lstrip(".").replace("ndjson", "jsonl")
+    if suffix in TEXT_EXTS:
+        return "md" if suffix in {".md", ".markdown"} else "txt"
+    # Unknown extension: magic numbers first, then "does it decode as text?".
+    if raw.startswith(b"%PDF-"):
+        return "pdf"
+    if raw.startswith(b"PK\x03\x04") and b"word/" in raw[:65536]:
+        return "docx"
+    try:
+        text = decode_text(raw[:SNIFF_BYTES])
+    except ReadError:
+        return None
+    head = text[:2048].lstrip().lower()
+    if head.startswith(("<!doctype html", "<html")):
+        return "html"
+    return "txt"
+
+
+# ---- text decoding -----------------------------------------------------------------------------
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16: same prefix
+    (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def decode_text(raw: bytes) -> str:
+    """Bytes → str: BOMs, then strict UTF-8, then charset detection; binary → ReadError.
+
+    Undecodable bytes in an otherwise textual file become U+FFFD instead of failing the file.
+    """
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            return raw.decode(encoding, errors="replace")
+    if b"\x00" in raw[:8192]:
+        raise ReadError("binary content, not text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = _decode_legacy(raw)
+    sample = text[:4096]
+    if sample and len(_CONTROL.findall(sample)) > 0.05 * len(sample):
+        raise ReadError("binary content, not text")
+    return text
+
+
+def _decode_legacy(raw: bytes) -> str:
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw[:SNIFF_BYTES]).best()
+    if best is None or best.encoding is None:
+        # Mostly UTF-8 with a few bad bytes (a truncated download) is still text.
+        text = raw.decode("utf-8", errors="replace")
+        if text.count("\ufffd") > 0.02 * max(len(text), 1):
+            raise ReadError("binary content, not text (no text encoding fits)")
+        return text
+    return raw.decode(best.encoding, errors="replace")
+
+
+# ---- readers -----------------------------------------------------------------------------------
+def _single(src: SourceFile, raw: bytes, fmt: str, text: str, title: str | None,
+            pages: list[tuple[int, int]] | None = None, **metadata: Any) -> list[Document]:
+    if not text.strip():
+        raise SkipFile("no text")
+    return [Document(doc_id=src.rel, source=src.name, title=title or _stem(src.rel), text=text,
+                     file=src.rel, fingerprint=fingerprint(raw), format=fmt, pages=pages,
+                     metadata=metadata)]
+
+
+def _stem(rel: str) -> str:
+    return PurePosixPath(rel).name
+
+
+def _read_txt(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
+    return _single(src, raw, "txt", _normalize_newlines(decode_text(raw)), None)
+
+
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+
+
+def _read_md(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
+    text = _normalize_newlines(decode_text(raw))
+    m = _MD_HEADING.search(text[:10000])
+    return _single(src, raw, "md", text, m.group(1).strip() if m else None)
+
+
+_BLOCK_TAGS = ("p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section",
+               "article", "header", "footer", "pre", "blockquote", "table", "ul", "ol", "dd", "dt",
+               "td", "th", "main", "aside", "nav", "figcaption", "hr")
+
+
+def _read_html(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(decode_text(raw), "html.parser")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    # Only what a reader sees: no scripts, styles, templates or head metadata.
+    for tag in soup(["script", "style", "noscript", "template", "head", "svg", "iframe", "object"]):
+        tag.decompose()
+    if not title and (h1 := soup.find("h1")) is not None:
+        title = h1.get_text(" ", strip=True)
+    # Block elements end a line, so paragraphs stay paragraphs for the chunker.
+    for tag in soup.find_all(_BLOCK_TAGS):
+        tag.insert_after("\n\n" if tag.name not in {"br", "td", "th"} else "\n")
+    text = _tidy(soup.get_text(""))
+    return _single(src, raw, "html", text, title or None)
+
+
+def _read_pdf(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
+    from pypdf import PdfReader
+
+    # pypdf logs every recoverable glitch of a damaged file; the report says what matters.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise ReadError("encrypted PDF (password needed)")
+        parts: list[str] = []
+        pages: list[tuple[int, int]] = []
+        offset = 0
+        for number, page in enumerate(reader.pages, start=1):
+            page_text = _tidy(page.extract_text() or "")
+            pages.append((offset, number))
+            parts.append(page_text)
+            offset += len(page_text) + 2
+        meta = reader.metadata
+        title = str(meta.title).strip() if meta is not None and meta.title else None
+    except ReadError:
+        raise
+    except Exception as exc:  # pypdf raises many types for damaged files
+        raise ReadError(f"corrupt or unsupported PDF: {type(exc).__name__}: {exc}"[:300]) from None
+    text = "\n\n".join(parts)
+    if not text.strip():
+        raise ReadError("PDF has no text layer (scanned?); run OCR on it first")
+    return _single(src, raw, "pdf", text, title, pages, page_count=len(parts))
+
+
+def _read_docx(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
+    import docx
+
+    try:
+        document = docx.Document(io.BytesIO(raw))
+    except Exception as exc:  # zipfile, lxml and python-docx errors alike
+        raise ReadError(f"corrupt or unsupported DOCX: {type(exc).__name__}: {exc}"[:300]) from None
+    parts: list[str] = []
+    title = (document.core_properties.title or "").strip() or None
+    for para in document.paragraphs:
+        text = para.text.strip()
+        if not text:
+            continue
+        if title is None and (para.style is not None and (para.style.name or "").startswith(
+                ("Heading", "Title"))):
+            title = text
+        parts.append(text)
+    for table in document.tables:
+        for row in table.rows:
+            cells = [c.text.strip() for c in row.cells]
+            if any(cells):
+                parts.append(" | ".join(cells))
+    return _single(src, raw, "docx", "\n\n".join(parts), title)
+
+
+# ---- tables ------------------------------------------------------------------------------------
+def _read_table(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
+    import pandas as pd
+
+    fmt = src.suffix.lstrip(".").replace("ndjson", "jsonl")
+    try:
+        if fmt in ("csv", "tsv"):
+            frame = pd.read_csv(io.StringIO(decode_text(raw)), sep="\t" if fmt == "tsv" else ",",
+                                dtype=str, keep_default_na=False)
+        elif fmt == "parquet":
+            frame = pd.read_parquet(io.BytesIO(raw))
+        else:
+            frame = pd.DataFrame.from_records(_json_records(decode_text(raw), fmt))
+    except ReadError:
+        raise
+    except Exception as exc:  # pandas/pyarrow parse errors have many types
+        raise ReadError(f"invalid {fmt} table: {type(exc).__name__}: {exc}"[:300]) from None
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    text_col = _text_column(columns, options.text_column)
+    id_col = options.id_column
+    if id_col is not None and id_col not in columns:
+        raise ReadError(f"no id column '{id_col}' (columns: {', '.join(columns)})")
+    meta_cols = [c for c in columns if c not in (text_col, id_col)]
+    title_col = next((c for c in meta_cols if c.lower() == "title"), None)
+    docs: list[Document] = []
+    seen: dict[str, int] = {}
+    for row_number, record in enumerate(frame.to_dict("records"), start=1):
+        text = _cell_text(record.get(text_col))
+        if not text.strip():
+            continue
+        ident = _cell_text(record.get(id_col)).strip() if id_col else ""
+        doc_id = ident or f"{src.rel}#{row_number}"
+        if doc_id in seen:
+            raise ReadError(f"duplicate id '{doc_id}' in column '{id_col}' "
+                            f"(rows {seen[doc_id]} and {row_number})")
+        seen[doc_id] = row_number
+        metadata = {(f"meta_{c}" if c in RESERVED_KEYS else c): v
+                    for c in meta_cols if (v := _json_safe(record.get(c))) is not None}
+        row_blob = json.dumps([text, doc_id, metadata], sort_keys=True, ensure_ascii=False,
+                              default=str).encode()
+        title = _cell_text(record.get(title_col)).strip() if title_col else ""
+        docs.append(Document(
+            doc_id=doc_id, source=f"{src.name}#row={row_number}",
+            title=title or f"{_stem(src.rel)} #{row_number}", text=_normalize_newlines(text),
+            file=src.rel, fingerprint=fingerprint(row_blob), format=fmt, metadata=metadata))
+    if not docs:
+        raise SkipFile(f"no rows with text in column '{text_col}'")
+    return docs
+
+
+def _json_records(text: str, fmt: str) -> list[dict[str, Any]]:
+    if fmt == "jsonl":
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                raise ReadError(f"invalid jsonl table: line {number}: {exc}") from None
+            if not isinstance(value, dict):
+                raise ReadError(f"invalid jsonl table: line {number} is not an object")
+            records.append(value)
+        return records
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ReadError(f"invalid json table: {exc}") from None
+    if isinstance(value, dict):
+        # {"data": [...]} style wrappers, else one object = one row.
+        lists = [v for v in value.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        value = lists[0] if len(lists) == 1 else [value]
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ReadError("invalid json table: expected an array of objects")
+    return value
+
+
+def _text_column(columns: Sequence[str], wanted: str | None) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise ReadError(f"no text column '{wanted}' (columns: {', '.join(columns)})")
+        return wanted
+    for guess in TEXT_COLUMN_GUESSES:
+        for c in columns:
+            if c.lower() == guess:
+                return c
+    raise ReadError(f"no text column: name one with --text-column (columns: {', '.join(columns)})")
+
+
+def _cell_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _json_safe(value: Any) -> Any:
+    """A table cell as a JSON payload value; None for missing."""
+    if value is None:
+        return None
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        try:
+            value = value.item()  # numpy scalar
+        except (ValueError, AttributeError):
+            value = value.tolist() if hasattr(value, "tolist") else str(value)
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return None
+    if isinstance(value, list | tuple):
+        return [v for v in (_json_safe(x) for x in value) if v is not None]
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    try:
+        import pandas as pd
+
+        if value is pd.NaT or pd.isna(value):
+            return None
+        if isinstance(value, pd.Timestamp):
+            return value.isoformat()
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+def _normalize_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000]+")
+_BLANKS = re.compile(r"\n\s*\n\s*")
+
+
+def _tidy(text: str) -> str:
+    """Collapse runs of spaces and blank lines (HTML/PDF layout noise); keep paragraph breaks."""
+    text = _normalize_newlines(text)
+    text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return _BLANKS.sub("\n\n", text).strip()
+
+
+_READERS: dict[str, Callable[[SourceFile, bytes, ReadOptions], list[Document]]] = {
+    "txt": _read_txt, "md": _read_md, "html": _read_html, "pdf": _read_pdf, "docx": _read_docx,
+    "csv": _read_table, "tsv": _read_table, "jsonl": _read_table, "json": _read_table,
+    "parquet": _read_table,
+}
