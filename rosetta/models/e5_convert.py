@@ -214,6 +214,9 @@ def build_sentence_transformer(target: Path, source: Path | None = None) -> Path
     from sentence_transformers.base.modules import Normalize, Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
 
+    from rosetta.models.quiet import quiet_transformers
+
+    quiet_transformers()
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
         hf_dir = Path(tmp) / "hf"

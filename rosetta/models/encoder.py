@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from rosetta.models.quiet import quiet_transformers
 from rosetta.models.registry import ModelNotFoundError, canonical_name, resolve
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class Encoder:
 
     @classmethod
     def load(cls, reference: str, models_dir: Path, device: str = "cpu") -> Encoder:
-        _quiet_transformers()
+        quiet_transformers()
         from sentence_transformers import SentenceTransformer
 
         source, location = resolve(reference, models_dir)
@@ -169,17 +170,3 @@ class Encoder:
 def _ends_with_normalize(model: Any) -> bool:
     last = list(model.children())[-1]
     return type(last).__name__ == "Normalize"
-
-
-def _quiet_transformers() -> None:
-    # Loading reports and weight-loading bars are noise for users of an offline model.
-    import os
-
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass
