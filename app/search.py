@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 # Payload keys the indexer writes for every chunk; anything else is a metadata column.
 CORE_FIELDS = (
     "doc_id", "source", "title", "lang", "doc_lang", "chunk_index", "char_start", "char_end",
-    "page", "text", "ingested_at", "content_hash",
+    "page", "text", "ingested_at", "content_hash", "file", "chunk_count", "format",
 )
 MAX_POOL = 2000  # most passages fetched to fill one page of grouped results
 SHORT_WORD = 10  # letters; see detect_query_lang
@@ -233,25 +233,16 @@ def detect_query_lang(query: str) -> str:
 
 
 def sparse_query_vector(encoder: Encoder, text: str) -> SparseVector:
-    """The keyword (sparse) vector of a query, built by the indexer's tokenizer-based encoder.
-
-    Imported lazily: hybrid search needs the indexer's sparse module, plain search does not.
-    """
+    """The keyword (sparse) vector of a query: the indexer's BM25-style terms over the model's
+    tokenizer, built exactly as the documents' were (imported lazily: only hybrid needs it)."""
     try:
-        from indexer import sparse as sparse_mod
+        from indexer.sparse import sparse_vector
     except ImportError as exc:
         raise HybridUnavailableError(
-            "hybrid (keyword) search needs indexer.sparse, which is not available in this "
-            f"installation ({exc}); use dense search"
+            f"hybrid (keyword) search needs indexer.sparse, which is not available ({exc}); "
+            "use dense search"
         ) from None
-    for name in ("encode_query", "query_vector", "sparse_query"):
-        fn = getattr(sparse_mod, name, None)
-        if callable(fn):
-            return fn(encoder.tokenizer, text)
-    encoder_cls = getattr(sparse_mod, "SparseEncoder", None)
-    if encoder_cls is not None:
-        return encoder_cls(encoder.tokenizer).encode_query(text)
-    raise HybridUnavailableError("indexer.sparse has no query encoder; use dense search")
+    return sparse_vector(encoder.tokenizer, text, query=True)
 
 
 # ---- the searcher -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from indexer.sparse import sparse_vectors
 from indexer.store import Point, QdrantStore, collection_options
 
 # (doc_id, lang, source, title, [chunks], metadata)
@@ -78,8 +79,10 @@ def index_corpus(store: QdrantStore, encoder, collection: str, docs: Sequence = 
             })
             offset += len(text) + 1
     vectors = encoder.encode_documents(texts)
-    store.upsert(collection, [Point(id=i, vector=v, payload=p) for i, v, p in zip(ids, vectors, payloads,
-                                                                                  strict=True)])
+    # Keyword vectors as the indexer writes them, so hybrid search has something to fuse.
+    keywords = sparse_vectors(encoder.tokenizer, texts)
+    store.upsert(collection, [Point(id=i, vector=v, payload=p, sparse=k)
+                              for i, v, p, k in zip(ids, vectors, payloads, keywords, strict=True)])
     return len(texts)
 
 

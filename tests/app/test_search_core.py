@@ -79,6 +79,14 @@ def test_source_prefix_doc_metadata_date_and_min_score(searcher: Searcher) -> No
     assert not searcher.search(SearchRequest("drink", min_score=0.999)).hits
 
 
+def test_hybrid_fuses_keywords(searcher: Searcher) -> None:
+    # "Gagarin" is a rare exact keyword: hybrid puts the Russian passage that names him first.
+    result = searcher.search(SearchRequest("Гагарин", limit=3, hybrid=True))
+    assert result.hybrid and result.hits[0].passage.doc_id == "ru-space"
+    filtered = searcher.search(SearchRequest("Гагарин", limit=3, hybrid=True, langs=["en"]))
+    assert {h.passage.lang for h in filtered.hits} == {"en"}
+
+
 def test_empty_query_is_an_error(searcher: Searcher) -> None:
     with pytest.raises(SearchError):
         searcher.search(SearchRequest("   "))

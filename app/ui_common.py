@@ -1,0 +1,122 @@
+"""What every page of the web app shares: settings, the cached store and model, the sidebar header.
+
+The Streamlit server is one process, and the embedded Qdrant store allows one process: so the
+store is opened once per server with `st.cache_resource` (closed again when the cache is cleared)
+and every session shares it. The model is cached the same way; loading it takes seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from app.search import Searcher
+from indexer.store import CollectionNotFoundError, QdrantStore, StoreError
+from rosetta.models import Encoder, ModelNotFoundError
+from rosetta.settings import Settings, resolve_device
+
+T = TypeVar("T")
+
+LANG_NAMES = {
+    "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan", "cs": "Czech",
+    "da": "Danish", "de": "German", "el": "Greek", "en": "English", "es": "Spanish",
+    "et": "Estonian", "fa": "Persian", "fi": "Finnish", "fr": "French", "he": "Hebrew",
+    "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "id": "Indonesian", "it": "Italian",
+    "ja": "Japanese", "ko": "Korean", "lt": "Lithuanian", "lv": "Latvian", "nl": "Dutch",
+    "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian",
+    "sk": "Slovak", "sl": "Slovenian", "sv": "Swedish", "sw": "Swahili", "th": "Thai",
+    "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese", "zh": "Chinese",
+    "und": "undetermined",
+}
+
+
+def lang_label(code: str) -> str:
+    name = LANG_NAMES.get(code)
+    return f"{name} ({code})" if name else code
+
+
+def settings() -> Settings:
+    """Settings from the environment (`rosetta ui` passes its options as ROSETTA_* variables)."""
+    return Settings()
+
+
+def _close_store(store: QdrantStore) -> None:
+    store.close()
+
+
+@st.cache_resource(show_spinner="Opening the vector store…", on_release=_close_store)
+def _store(qdrant_url: str | None, path: str, api_key: str | None, grpc: bool, timeout: float
+           ) -> QdrantStore:
+    # Keyed by where the store is, so tests (and a changed setting) get the right one.
+    if qdrant_url:
+        return QdrantStore.server(qdrant_url, api_key, prefer_grpc=grpc, timeout=timeout)
+    return QdrantStore.embedded(Path(path))
+
+
+@st.cache_resource(show_spinner="Loading the multilingual model (first time only, a few seconds)…")
+def _encoder(model: str, models_dir: str, device: str) -> Encoder:
+    return Encoder.load(model, Path(models_dir), resolve_device(device))
+
+
+def get_store(cfg: Settings) -> QdrantStore:
+    return _store(cfg.qdrant_url, str(cfg.qdrant_path), cfg.qdrant_api_key, cfg.qdrant_prefer_grpc,
+                  cfg.qdrant_timeout)
+
+
+def get_encoder(cfg: Settings) -> Encoder:
+    return _encoder(cfg.model, str(cfg.models_dir), cfg.device)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Run `fn`; on a store or model problem show a friendly error and stop this page run."""
+    try:
+        return fn()
+    except (StoreError, ModelNotFoundError) as exc:
+        st.error(str(exc), icon="⚠️")
+        st.stop()
+        raise  # unreachable: st.stop() raises; keeps type checkers honest
+
+
+def store_or_stop(cfg: Settings) -> QdrantStore:
+    return guarded(lambda: get_store(cfg))
+
+
+def choose_collection(store: QdrantStore, cfg: Settings) -> str:
+    """Sidebar picker over the store's collections (default: the configured one)."""
+    names = guarded(store.collections)
+    default = cfg.collection
+    options = names if default in names else [default, *names]
+    current = st.session_state.get("collection", default)
+    index = options.index(current) if current in options else 0
+    return st.sidebar.selectbox("Collection", options, index=index, key="collection",
+                                help="Qdrant collection to search; `rosetta index --collection` makes more.")
+
+
+def collection_count(store: QdrantStore, collection: str) -> int:
+    try:
+        return store.count(collection)
+    except CollectionNotFoundError:
+        return 0
+
+
+def empty_collection_notice(collection: str) -> None:
+    st.info(
+        f"The collection **{collection}** is empty — index documents first: use the **Ingest** "
+        "page, `rosetta index PATH`, or `rosetta demo` for the sample corpus.",
+        icon="📭",
+    )
+
+
+def searcher(cfg: Settings, store: QdrantStore, collection: str) -> Searcher:
+    encoder = guarded(lambda: get_encoder(cfg))
+    return Searcher(encoder, store, collection)
+
+
+def page_state(key: str, default: Any) -> Any:
+    """A session value that survives page switches (widget keys are dropped when not rendered)."""
+    if key not in st.session_state:
+        st.session_state[key] = default
+    return st.session_state[key]

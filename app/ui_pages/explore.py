@@ -1,0 +1,112 @@
+"""Explore page: what the corpus holds per language and source, a map of it, and a translation finder."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from app import explore
+from app import ui_common as ui
+from app.search import to_csv_bytes
+from indexer.store import QdrantStore
+
+
+# Results are cached per (collection, point count): a new ingest changes the count and refreshes them.
+@st.cache_data(show_spinner="Projecting passages to 2-D…", max_entries=8)
+def cached_map(_store: QdrantStore, collection: str, points: int, n: int, method: str
+               ) -> tuple[pd.DataFrame, str]:
+    return explore.map_frame(_store, collection, n=n, method=method)
+
+
+@st.cache_data(show_spinner="Mining translation pairs (margin scoring)…", max_entries=16)
+def cached_pairs(_store: QdrantStore, collection: str, points: int, a: str, b: str, sample: int, k: int,
+                 limit: int, min_margin: float) -> pd.DataFrame:
+    return explore.find_translations(_store, collection, a, b, sample=sample, k=k, limit=limit,
+                                     min_margin=min_margin)
+
+
+cfg = ui.settings()
+store = ui.store_or_stop(cfg)
+collection = ui.choose_collection(store, cfg)
+st.title("Explore")
+total = ui.collection_count(store, collection)
+if total == 0:
+    ui.empty_collection_notice(collection)
+    st.stop()
+
+stats = ui.guarded(lambda: explore.corpus_stats(store, collection))
+cols = st.columns(3)
+cols[0].metric("Documents", f"{stats.documents:,}")
+cols[1].metric("Passages", f"{stats.chunks:,}")
+cols[2].metric("Languages", len(stats.by_lang))
+
+st.subheader("Per language")
+long = stats.by_lang.melt(id_vars="lang", var_name="count of", value_name="n")
+long["language"] = long["lang"].map(ui.lang_label)
+chart = alt.Chart(long).mark_bar().encode(
+    x=alt.X("language:N", sort=list(stats.by_lang["lang"].map(ui.lang_label)), title=None),
+    y=alt.Y("n:Q", title=None),
+    xOffset="count of:N",
+    color=alt.Color("count of:N", title=None),
+    tooltip=["language", "count of", "n"],
+).properties(height=260)
+st.altair_chart(chart, width="stretch")
+
+with st.expander(f"Sources ({len(stats.sources)}{'+' if len(stats.sources) >= 100 else ''})"):
+    st.dataframe(stats.sources, hide_index=True, width="stretch")
+
+st.subheader("Map of the corpus")
+st.caption("A sample of passages, placed by meaning: translations and passages on one topic land close "
+           "together whatever their language. Hover a point to read it.")
+mcols = st.columns([2, 1])
+sample_n = mcols[0].slider("Passages to sample", 50, 5000, min(1000, total), step=50, key="map_n")
+methods = ["PCA"]
+try:
+    import umap  # type: ignore[import-not-found]  # noqa: F401
+
+    methods.insert(0, "UMAP")
+except ImportError:
+    pass
+method = mcols[1].radio("Projection", methods, horizontal=True, key="map_method",
+                        help="UMAP appears when the umap-learn package is installed.")
+frame, used = cached_map(store, collection, total, sample_n, method.lower())
+if frame.empty:
+    st.info("No vectors to show.")
+else:
+    scatter = alt.Chart(frame).mark_circle(size=45, opacity=0.75).encode(
+        x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
+        color=alt.Color("lang:N", title="language"),
+        tooltip=[alt.Tooltip("lang:N", title="language"), alt.Tooltip("title:N"),
+                 alt.Tooltip("snippet:N", title="text")],
+    ).properties(height=480).interactive()
+    st.altair_chart(scatter, width="stretch")
+    identity = store.identity(collection)
+    dims = f"{identity.dim}-d " if identity else ""
+    st.caption(f"{len(frame)} passages · {used.upper()} projection of the model's {dims}vectors")
+
+st.subheader("Translation finder")
+st.caption("For two languages, the closest cross-lingual passage pairs — likely translations — scored "
+           "with the ratio margin over each side's 4 nearest neighbours (as LASER/LaBSE bitext mining). "
+           "Margin > 1 means the pair is closer than either passage is to its neighbourhood.")
+langs = list(stats.by_lang["lang"])
+if len(langs) < 2:
+    st.info("The translation finder needs passages in at least two languages.")
+    st.stop()
+tcols = st.columns(4)
+lang_a = tcols[0].selectbox("Language A", langs, index=0, format_func=ui.lang_label, key="tf_a")
+lang_b = tcols[1].selectbox("Language B", [c for c in langs if c != lang_a], index=0,
+                            format_func=ui.lang_label, key="tf_b")
+sample = tcols[2].number_input("Passages per language", 10, 5000, 500, step=50, key="tf_sample",
+                               help="Sampled from each language; the cost grows with A × B.")
+min_margin = tcols[3].number_input("Minimum margin", 0.0, 3.0, 1.0, step=0.05, key="tf_min")
+pairs = cached_pairs(store, collection, total, lang_a, lang_b, int(sample), 4, 100, float(min_margin))
+if pairs.empty:
+    st.info("No pair passed the margin threshold; lower it or sample more passages.")
+else:
+    st.dataframe(pairs.drop(columns=[c for c in pairs.columns if c.startswith("id_")]), hide_index=True,
+                 width="stretch", column_config={
+                     "margin": st.column_config.NumberColumn(format="%.3f"),
+                     "cosine": st.column_config.NumberColumn(format="%.3f")})
+    st.download_button("Export pairs (CSV)", to_csv_bytes(pairs), f"translations-{lang_a}-{lang_b}.csv",
+                       "text/csv")
