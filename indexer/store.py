@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -190,15 +191,31 @@ class QdrantStore:
 
     @classmethod
     def server(cls, url: str, api_key: str | None = None, prefer_grpc: bool = False,
-               timeout: float = 30.0, retries: int = 4) -> QdrantStore:
+               timeout: float = 30.0, retries: int = 4, grpc_port: int = 6334) -> QdrantStore:
         with warnings.catch_warnings():
             # The client warns on http + api key; a user on a private network chose that.
             warnings.simplefilter("ignore")
+            # check_compatibility runs in a thread whose warnings can't be caught; we compare
+            # versions ourselves below, once the server has answered.
             client = QdrantClient(url=url, api_key=api_key, prefer_grpc=prefer_grpc,
-                                  timeout=int(timeout))
+                                  grpc_port=grpc_port, timeout=max(1, math.ceil(timeout)),
+                                  check_compatibility=False)
         store = cls(client, "server", url, retries=retries)
         store._call(client.get_collections)  # fail early with a clear message
+        store._warn_version_drift()
         return store
+
+    def _warn_version_drift(self) -> None:
+        from importlib.metadata import version
+
+        with contextlib.suppress(Exception):
+            server = self.client.info().version
+            client = version("qdrant-client")
+            s_major, s_minor = (int(x) for x in server.split(".")[:2])
+            c_major, c_minor = (int(x) for x in client.split(".")[:2])
+            if s_major != c_major or abs(s_minor - c_minor) > 1:
+                log.warning("Qdrant server %s and qdrant-client %s differ by more than one minor "
+                            "version; upgrade one of them", server, client)
 
     # ---- plumbing ------------------------------------------------------------------------
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -212,7 +229,7 @@ class QdrantStore:
             except Exception as exc:
                 if attempt < self.retries and _is_transient(exc):
                     delay = self.backoff * 2**attempt
-                    log.warning("qdrant: transient error (%s); retry %d in %.1fs",
+                    log.info("qdrant: transient error (%s); retry %d in %.1fs",
                                 type(exc).__name__, attempt + 1, delay)
                     time.sleep(delay)
                     attempt += 1
@@ -222,10 +239,15 @@ class QdrantStore:
                         f"Qdrant at {self.location} rejected the API key (HTTP {exc.status_code}). "
                         "Set ROSETTA_QDRANT_API_KEY to the server's key."
                     ) from None
+                if isinstance(exc, UnexpectedResponse) and exc.status_code == 404 and self.kind == "server":
+                    raise StoreUnavailableError(
+                        f"{self.location} answered HTTP 404: is it a Qdrant server? "
+                        "Check ROSETTA_QDRANT_URL (e.g. http://localhost:6333)."
+                    ) from None
                 if isinstance(exc, ResponseHandlingException) or _is_transient(exc):
                     raise StoreUnavailableError(
-                        f"cannot reach Qdrant at {self.location} ({exc}). Is the server running? "
-                        "Check ROSETTA_QDRANT_URL, or unset it to use the embedded store."
+                        f"cannot reach Qdrant at {self.location} ({_cause(exc)}). Is the server "
+                        "running? Check ROSETTA_QDRANT_URL, or unset it to use the embedded store."
                     ) from None
                 raise
 
@@ -431,6 +453,19 @@ class QdrantStore:
         self.close()
 
 
+def _cause(exc: Exception) -> str:
+    """One line about why a call failed (gRPC and HTTP errors carry multi-line bodies)."""
+    from qdrant_client.http.exceptions import UnexpectedResponse
+
+    if isinstance(exc, UnexpectedResponse):
+        return f"HTTP {exc.status_code} {exc.reason_phrase}"
+    details = getattr(exc, "details", None)
+    if callable(details):
+        with contextlib.suppress(Exception):
+            return str(details())
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _hit(p: Any) -> Hit:
     vector = None
     if getattr(p, "vector", None):
@@ -459,7 +494,8 @@ def open_store(settings: Any) -> QdrantStore:
     if settings.qdrant_url:
         return QdrantStore.server(settings.qdrant_url, settings.qdrant_api_key,
                                   prefer_grpc=settings.qdrant_prefer_grpc,
-                                  timeout=settings.qdrant_timeout)
+                                  timeout=settings.qdrant_timeout,
+                                  grpc_port=settings.qdrant_grpc_port)
     return QdrantStore.embedded(Path(settings.qdrant_path))
 
 

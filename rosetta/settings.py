@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded.")
     qdrant_api_key: str | None = None
     qdrant_prefer_grpc: bool = False
+    qdrant_grpc_port: int = Field(6334, description="gRPC port (the client dials the URL's host).")
     qdrant_timeout: float = Field(30.0, gt=0)
     collection: str = "documents"
     model: str = DEFAULT_MODEL

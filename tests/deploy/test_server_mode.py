@@ -126,9 +126,6 @@ def test_unavailable_server_is_retried_then_reported(no_sleep: list[float]) -> N
     assert sum("/collections" in s for s in seen) == 3, seen  # first try + 2 retries
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "store gap: the 503 message embeds the client's multi-line 'Raw response content' "
-    "(indexer/store.py _call should summarise the status, see the deployment report)"))
 def test_unavailable_server_message_is_one_line(no_sleep: list[float]) -> None:
     with http_server(503) as (url, _), pytest.raises(StoreUnavailableError) as info:
         QdrantStore.server(url, retries=0)
@@ -144,9 +141,6 @@ def test_unreachable_server_over_grpc_gives_a_clear_message() -> None:
         QdrantStore.server(url, prefer_grpc=True, retries=0, timeout=5)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "store gap: the gRPC message embeds the multi-line repr of grpc's _InactiveRpcError "
-    "(indexer/store.py _call should use exc.details(), see the deployment report)"))
 def test_unreachable_server_over_grpc_message_is_one_line() -> None:
     if port_open(6334):
         pytest.skip("something listens on localhost:6334")
@@ -216,10 +210,6 @@ def test_cli_reports_an_unreachable_server_without_traceback(stats_against_close
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "store gap: qdrant-client's version check runs in a background thread and prints "
-    "'UserWarning: Failed to obtain server version' plus a source line; QdrantStore.server should pass "
-    "check_compatibility=False and check the version itself (see the deployment report)"))
 def test_cli_prints_only_the_error_and_retry_notices(stats_against_closed_port) -> None:
     _, result = stats_against_closed_port
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -77,7 +77,7 @@ def test_unreachable_hub_is_a_clear_error(models_dir: Path, tmp_path: Path) -> N
         "ROSETTA_CACHE_DIR": str(models_dir),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "rosetta.cli", "encode", "--model", "someone/unknown-model", "hi"],
+        [sys.executable, "-m", "rosetta", "encode", "--model", "someone/unknown-model", "hi"],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert result.returncode == 2

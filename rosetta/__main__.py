@@ -1,0 +1,5 @@
+"""`python -m rosetta` — the same as the `rosetta` command."""
+
+from rosetta.cli import main
+
+main()
