@@ -1,9 +1,169 @@
-"""Subcommands contributed by the training layer (registered on the root `rosetta` CLI)."""
+"""Subcommands contributed by the training layer (registered on the root `rosetta` CLI):
+`train`, `eval`, `pairs filter`, `mine`."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from rosetta.cli import err, fail, get_settings, load_encoder
+from rosetta.settings import Settings
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [x.strip() for x in value.split(",") if x.strip()] if value else None
+
+
+def _eval_dir_or_fail(data_dir: Path | None, settings: Settings) -> Path:
+    from training.evaluation import default_eval_dir
+
+    found = default_eval_dir(data_dir or settings.eval_dir)
+    if found is None or not found.is_dir():
+        raise fail("no evaluation data: pass --data-dir, set ROSETTA_EVAL_DIR, "
+                   "or put it at ../shared/data/eval")
+    return found
+
+
+def cached_eval(settings: Settings, model: str, data_dir: Path, tasks: list[str], langs: list[str] | None,
+                use_cache: bool = True, stsb_langs: list[str] | None = None) -> dict[str, Any]:
+    """Evaluate `model`, memoised on disk by (weights, prompts, tasks, langs, data dir)."""
+    from training.evaluation import evaluate_encoder
+
+    encoder = load_encoder(settings, model)
+    ident = encoder.identity
+    key_src = json.dumps([ident.weights_sha256, ident.prompts, sorted(tasks), langs, stsb_langs,
+                          str(data_dir.resolve())])
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
+    cache = settings.data_dir / "eval_cache" / f"{key}.json"
+    if use_cache and cache.exists():
+        return json.loads(cache.read_text())
+    with err.status(f"Evaluating {ident.describe()} on {', '.join(tasks)}…"):
+        result = evaluate_encoder(encoder, data_dir, tasks, langs, batch_size=settings.batch_size,
+                                  stsb_langs=stsb_langs)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(result, ensure_ascii=False))
+    return result
 
 
 def register(app: typer.Typer) -> None:
     """Add this layer's subcommands to the root CLI."""
+
+    @app.command("eval")
+    def eval_cmd(
+        model: Annotated[str, typer.Argument(help="Model name or folder.")],
+        tasks: Annotated[str, typer.Option(help="Comma list of tatoeba, sts17, stsb.")
+                         ] = "tatoeba,sts17,stsb",
+        langs: Annotated[str | None, typer.Option(help="Comma list of languages (ISO 639-1 or -3).")] = None,
+        stsb_langs: Annotated[str | None, typer.Option(help="Restrict stsb_multi_mt to these.")] = None,
+        data_dir: Annotated[Path | None, typer.Option(help="Eval data (env ROSETTA_EVAL_DIR).")] = None,
+        json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute even if cached.")] = False,
+    ) -> None:
+        """Tatoeba bitext retrieval and STS (STS17, stsb_multi_mt incl. cross-lingual) for MODEL."""
+        from training.evaluation.published import load_published
+        from training.report import comparison_table, summary_table
+
+        settings = get_settings()
+        folder = _eval_dir_or_fail(data_dir, settings)
+        task_list = _split(tasks) or []
+        try:
+            result = cached_eval(settings, model, folder, task_list, _split(langs), use_cache=not no_cache,
+                                 stsb_langs=_split(stsb_langs))
+        except (ValueError, FileNotFoundError) as exc:
+            raise fail(str(exc)) from None
+        if json_out:
+            typer.echo(json.dumps(result, ensure_ascii=False))
+            return
+        name = result["model"]["name"]
+        typer.echo(summary_table({name: result}))
+        typer.echo("")
+        typer.echo(comparison_table({name: result}, load_published(folder)))
+
+    @app.command("train")
+    def train_cmd(
+        config: Annotated[Path | None, typer.Option(help="YAML config; flags override it.")] = None,
+        teacher: Annotated[str | None, typer.Option()] = None,
+        student: Annotated[str | None, typer.Option()] = None,
+        data: Annotated[list[str] | None, typer.Option(help="TSV(.gz) file or folder; repeatable.")] = None,
+        langs: Annotated[str | None, typer.Option(help="Comma list, e.g. de,es,fr.")] = None,
+        max_pairs_per_lang: Annotated[int | None, typer.Option()] = None,
+        epochs: Annotated[float | None, typer.Option()] = None,
+        max_steps: Annotated[int | None, typer.Option()] = None,
+        batch_size: Annotated[int | None, typer.Option()] = None,
+        lr: Annotated[float | None, typer.Option("--lr")] = None,
+        warmup_ratio: Annotated[float | None, typer.Option()] = None,
+        eval_steps: Annotated[int | None, typer.Option()] = None,
+        save_steps: Annotated[int | None, typer.Option()] = None,
+        output: Annotated[Path | None, typer.Option(help="Output model folder.")] = None,
+        seed: Annotated[int | None, typer.Option()] = None,
+        device: Annotated[str | None, typer.Option()] = None,
+        objective: Annotated[str | None, typer.Option(help="mse | ranking | mse+ranking")] = None,
+        freeze_embeddings: Annotated[bool | None, typer.Option("--freeze-embeddings/--train-embeddings")
+                                     ] = None,
+        keep_layers: Annotated[int | None, typer.Option(help="Keep k evenly spaced layers.")] = None,
+        freeze_layers: Annotated[int | None, typer.Option(help="Freeze the bottom k layers.")] = None,
+        init_projection: Annotated[str | None, typer.Option(help="none | lstsq")] = None,
+        resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
+        evaluate: Annotated[bool, typer.Option(help="Evaluate teacher, untrained and trained student.")
+                            ] = True,
+        eval_tasks: Annotated[str, typer.Option()] = "tatoeba,sts17,stsb",
+        eval_langs: Annotated[str | None, typer.Option()] = None,
+        eval_stsb_langs: Annotated[str | None, typer.Option()] = None,
+        data_dir: Annotated[Path | None, typer.Option(help="Eval data (env ROSETTA_EVAL_DIR).")] = None,
+        report: Annotated[Path | None, typer.Option(help="Also write the report to REPORT.json/.md.")] = None,
+    ) -> None:
+        """Distil a multilingual student from an English teacher on parallel data (MSE; or ranking)."""
+        from pydantic import ValidationError
+
+        from training.config import TrainConfig
+        from training.data import ParallelDataError
+        from training.evaluation.published import load_published
+        from training.report import build_report, write_model_card, write_report
+        from training.trainer import train
+
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        settings = get_settings()
+        overrides: dict[str, Any] = {
+            "teacher": teacher, "student": student, "data": data, "languages": _split(langs),
+            "max_pairs_per_lang": max_pairs_per_lang, "epochs": epochs, "max_steps": max_steps,
+            "batch_size": batch_size, "learning_rate": lr, "warmup_ratio": warmup_ratio,
+            "eval_steps": eval_steps, "save_steps": save_steps, "output_dir": output, "seed": seed,
+            "device": device or (settings.device if config is None else None), "objective": objective,
+            "freeze_embeddings": freeze_embeddings, "keep_layers": keep_layers,
+            "freeze_layers": freeze_layers, "init_projection": init_projection, "eval_dir": data_dir,
+        }
+        try:
+            cfg = TrainConfig.from_yaml(config, overrides)
+        except (ValidationError, ValueError, OSError) as exc:
+            raise fail(f"bad training config: {exc}") from None
+        teacher_eval = before_eval = None
+        folder = None
+        tasks = _split(eval_tasks) or []
+        if evaluate:
+            folder = _eval_dir_or_fail(cfg.eval_dir or data_dir, settings)
+            teacher_eval = cached_eval(settings, cfg.teacher, folder, tasks, _split(eval_langs),
+                                       stsb_langs=_split(eval_stsb_langs))
+            before_eval = cached_eval(settings, cfg.student, folder, tasks, _split(eval_langs),
+                                      stsb_langs=_split(eval_stsb_langs))
+        try:
+            result = train(cfg, settings.models_dir, resume=resume, console=err)
+        except ParallelDataError as exc:
+            raise fail(str(exc)) from None
+        meta = result.to_dict()
+        after_eval = None
+        if evaluate and folder is not None:
+            after_eval = cached_eval(settings, str(result.output_dir), folder, tasks, _split(eval_langs),
+                                     stsb_langs=_split(eval_stsb_langs))
+        rep = build_report(meta, teacher_eval, before_eval, after_eval)
+        published = load_published(folder) if folder else {}
+        write_report(rep, published, result.output_dir / "training_report")
+        write_model_card(result.output_dir, rep, published)
+        if report is not None:
+            write_report(rep, published, report.with_suffix(""))
+        err.print(f"[green]saved:[/] {result.output_dir} ({result.steps} steps, "
+                  f"{result.pairs_per_second:.1f} pairs/s, {result.total_seconds / 60:.1f} min)")

@@ -1,0 +1,155 @@
+"""`rosetta eval`: run the tasks on one encoder and return one JSON-able dict keyed by task and language.
+
+All texts are embedded with the model's own query prompt (`Encoder.encode_queries`): STS and
+bitext retrieval are symmetric tasks, for which E5 prescribes "query: " on both sides; models
+without prompts embed the raw text.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rosetta.models import Encoder
+from training.evaluation.metrics import paired_cosine, retrieval_accuracy, spearman
+from training.evaluation.sts import STS17_CROSS, load_sts17, load_stsb, load_stsb_cross, stsb_languages
+from training.evaluation.tatoeba import load_tatoeba, tatoeba_languages
+from training.langs import tatoeba_code, to_iso1
+
+log = logging.getLogger(__name__)
+ALL_TASKS = ("tatoeba", "sts17", "stsb")
+DEFAULT_TATOEBA = ["deu", "spa", "fra", "ita", "ara", "tur", "cmn", "rus", "jpn", "nld", "por", "kor"]
+DEFAULT_STSB = ["en", "de", "es", "fr", "it", "ru", "zh", "nl"]
+DEFAULT_STSB_CROSS = ["de", "es", "fr", "it", "ru", "zh"]
+
+
+def default_eval_dir(explicit: Path | None = None) -> Path | None:
+    """--data-dir, else ROSETTA_EVAL_DIR, else ../shared/data/eval when it exists."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("ROSETTA_EVAL_DIR")
+    if env:
+        return Path(env)
+    for candidate in (Path("../shared/data/eval"), Path(__file__).resolve().parents[3] / "shared/data/eval"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+class MemoEmbedder:
+    """Embeds each distinct text once per evaluation (STSb English appears in several tasks)."""
+
+    def __init__(self, encoder: Encoder, batch_size: int = 64) -> None:
+        self.encoder = encoder
+        self.batch_size = batch_size
+        self.memo: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.memo))
+        if todo:
+            vecs = self.encoder.encode_queries(todo, batch_size=self.batch_size)
+            self.memo.update(zip(todo, vecs, strict=True))
+        return np.stack([self.memo[t] for t in texts])
+
+
+def eval_tatoeba(embed: MemoEmbedder, data_dir: Path, langs: Iterable[str]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    available = set(tatoeba_languages(data_dir))
+    for lang in langs:
+        code = tatoeba_code(lang)
+        if code not in available:
+            log.warning("tatoeba: no test files for %s, skipped", code)
+            continue
+        src, eng = load_tatoeba(data_dir, code)
+        acc = retrieval_accuracy(embed(src), embed(eng))
+        out[code] = {"accuracy": round(acc, 4), "n": len(src)}
+    return out
+
+
+def _sts_score(embed: MemoEmbedder, s1: list[str], s2: list[str], gold: list[float]) -> dict[str, float]:
+    sims = paired_cosine(embed(s1), embed(s2))
+    return {"spearman": round(100 * spearman(sims, np.asarray(gold)), 2), "n": len(gold)}
+
+
+def eval_sts17(embed: MemoEmbedder, data_dir: Path, pairs: Iterable[str] | None = None
+               ) -> dict[str, dict[str, float]]:
+    data = load_sts17(data_dir)
+    wanted = set(pairs) if pairs is not None else None
+    return {name: _sts_score(embed, *triple) for name, triple in data.items()
+            if wanted is None or name in wanted}
+
+
+def eval_stsb(embed: MemoEmbedder, data_dir: Path, langs: Iterable[str], cross: Iterable[str]
+              ) -> dict[str, dict[str, float]]:
+    available = set(stsb_languages(data_dir))
+    out: dict[str, dict[str, float]] = {}
+    for lang in langs:
+        if lang in available:
+            out[lang] = _sts_score(embed, *load_stsb(data_dir, lang))
+    for lang in cross:
+        if lang in available and "en" in available:
+            out[f"en-{lang}"] = _sts_score(embed, *load_stsb_cross(data_dir, "en", lang))
+    return out
+
+
+def summarize(result: dict[str, Any]) -> dict[str, float]:
+    summary: dict[str, float] = {}
+    if result.get("tatoeba"):
+        summary["tatoeba_mean_accuracy"] = round(
+            float(np.mean([v["accuracy"] for v in result["tatoeba"].values()])), 4)
+    sts17 = result.get("sts17", {})
+    cross = [sts17[k]["spearman"] for k in STS17_CROSS if k in sts17]
+    if cross:
+        summary["sts17_cross_mean"] = round(float(np.mean(cross)), 2)
+    if sts17:
+        summary["sts17_mean"] = round(float(np.mean([v["spearman"] for v in sts17.values()])), 2)
+    stsb = result.get("stsb", {})
+    if stsb:
+        summary["stsb_mean"] = round(float(np.mean([v["spearman"] for v in stsb.values()])), 2)
+    return summary
+
+
+def evaluate_encoder(
+    encoder: Encoder,
+    data_dir: Path,
+    tasks: Iterable[str] = ALL_TASKS,
+    langs: list[str] | None = None,
+    batch_size: int = 64,
+    stsb_langs: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run `tasks` and return {"model": identity, task: {lang: {metric: value}}, "summary": {...}}.
+
+    `langs` (any ISO code) restricts Tatoeba, stsb_multi_mt and the STS17 tracks (to those involving
+    only these languages plus English); `stsb_langs` restricts stsb_multi_mt further (it is the
+    costliest task: 2,758 sentences per language).
+    """
+    tasks = list(tasks)
+    unknown = [t for t in tasks if t not in ALL_TASKS]
+    if unknown:
+        raise ValueError(f"unknown task(s) {unknown}; known: {', '.join(ALL_TASKS)}")
+    embed = MemoEmbedder(encoder, batch_size)
+    result: dict[str, Any] = {"model": encoder.identity.to_dict()}
+    iso1 = [to_iso1(x) for x in langs] if langs else None
+    if "tatoeba" in tasks:
+        result["tatoeba"] = eval_tatoeba(embed, data_dir, langs or DEFAULT_TATOEBA)
+    if "sts17" in tasks:
+        pairs = None
+        if iso1 is not None:
+            ok = set(iso1) | {"en"}
+            pairs = [p for p in ("ar-ar", "en-ar", "es-es", "es-en", "es-en-wmt", "en-en", "en-tr")
+                     if set(p.split("-")[:2]) <= ok]
+        result["sts17"] = eval_sts17(embed, data_dir, pairs)
+    if "stsb" in tasks:
+        mono = iso1 if iso1 is not None else DEFAULT_STSB
+        if stsb_langs is not None:
+            mono = [to_iso1(x) for x in stsb_langs]
+        cross = [x for x in mono if x != "en"] if (iso1 is not None or stsb_langs is not None) \
+            else DEFAULT_STSB_CROSS
+        result["stsb"] = eval_stsb(embed, data_dir, mono, cross)
+    result["summary"] = summarize(result)
+    return result

@@ -1,0 +1,75 @@
+"""Training objectives: MSE distillation, LaBSE translation ranking with additive margin, or both.
+
+sentence-transformers' MultipleNegativesRankingLoss has no additive margin, so the ranking part
+is written here (a few lines); the MSE part is the library's MSELoss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from training.config import TrainConfig
+
+
+def additive_margin_ranking(src: Tensor, trg: Tensor, scale: float = 20.0, margin: float = 0.3) -> Tensor:
+    """Bidirectional in-batch softmax over cosine similarities, the positive lowered by `margin`.
+
+    Row i must pick column i among all translations in the batch (and column i row i). The margin
+    makes the task harder than plain ranking: the positive must beat negatives by `margin`.
+    """
+    a = F.normalize(src, dim=-1)
+    b = F.normalize(trg, dim=-1)
+    sims = a @ b.T
+    if margin:
+        sims = sims - margin * torch.eye(len(sims), device=sims.device, dtype=sims.dtype)
+    logits = sims * scale
+    target = torch.arange(len(sims), device=sims.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+class DistillRankingLoss(nn.Module):
+    """weights.mse × MSE(student(x), teacher(en)) + weights.ranking × margin ranking(en ↔ x)."""
+
+    def __init__(self, model: Any, mse_weight: float = 1.0, ranking_weight: float = 1.0,
+                 scale: float = 20.0, margin: float = 0.3) -> None:
+        super().__init__()
+        self.model = model
+        self.mse_weight = mse_weight
+        self.ranking_weight = ranking_weight
+        self.scale = scale
+        self.margin = margin
+
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
+        from sentence_transformers.base.losses.merged_forward import embed_columns
+
+        embeddings = embed_columns(self.model, sentence_features)
+        total = torch.zeros((), device=embeddings[0].device)
+        if self.mse_weight:
+            if labels is None:
+                raise ValueError("the MSE part needs teacher embeddings as labels")
+            target = labels.detach().to(embeddings[0].dtype)
+            mse = torch.stack([F.mse_loss(e, target) for e in embeddings]).mean()
+            total = total + self.mse_weight * mse
+        if self.ranking_weight:
+            total = total + self.ranking_weight * additive_margin_ranking(
+                embeddings[0], embeddings[1], self.scale, self.margin)
+        return total
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"mse_weight": self.mse_weight, "ranking_weight": self.ranking_weight,
+                "scale": self.scale, "margin": self.margin}
+
+
+def build_loss(cfg: TrainConfig, student: Any) -> nn.Module:
+    if cfg.objective == "mse":
+        from sentence_transformers.sentence_transformer.losses import MSELoss
+
+        return MSELoss(student)
+    mse_weight = cfg.mse_weight if cfg.objective == "mse+ranking" else 0.0
+    return DistillRankingLoss(student, mse_weight=mse_weight, ranking_weight=cfg.ranking_weight,
+                              scale=cfg.ranking_scale, margin=cfg.ranking_margin)

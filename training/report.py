@@ -1,0 +1,163 @@
+"""training_report.json / .md and the model card (README.md in the trained model's folder)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from training.evaluation.published import comparison_rows
+
+# Published models worth a column in the tables (the rest stay in the JSON file they come from).
+PUBLISHED_COLUMNS = ["multilingual-e5-small", "paraphrase-multilingual-MiniLM-L12-v2", "all-MiniLM-L6-v2",
+                     "LaBSE"]
+
+
+def build_report(train_meta: dict[str, Any], teacher: dict[str, Any] | None, before: dict[str, Any] | None,
+                 after: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The shape the acceptance asks for, plus the run details under `run`."""
+    report: dict[str, Any] = {
+        "config": train_meta["config"],
+        "teacher": teacher,
+        "before": before,
+        "after": after,
+        "pairs_per_second": train_meta["pairs_per_second"],
+        "seconds": train_meta["total_seconds"],
+        "run": {k: train_meta[k] for k in ("steps", "train_pairs", "pairs_seen", "train_seconds",
+                                           "teacher_seconds", "student", "data", "heldout_before",
+                                           "heldout_after", "losses") if k in train_meta},
+    }
+    if extra:
+        report.update(extra)
+    return report
+
+
+def _fmt(v: Any, task: str) -> str:
+    if v is None:
+        return "–"
+    return f"{100 * v:.1f}" if task == "tatoeba" else f"{v:.1f}"
+
+
+def comparison_table(results: dict[str, dict[str, Any]], published: dict[str, dict[str, float]]) -> str:
+    models = [m for m in PUBLISHED_COLUMNS if m in published]
+    rows = comparison_rows(results, published, models)
+    head = ["task", "lang", *results.keys(), *(f"pub. {m}" for m in models)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["task"], r["lang"], *(_fmt(r[n], r["task"]) for n in results),
+                 *(_fmt(r[f"published:{m}"], r["task"]) for m in models)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary_table(results: dict[str, dict[str, Any]]) -> str:
+    keys = ["tatoeba_mean_accuracy", "sts17_cross_mean", "sts17_mean", "stsb_mean"]
+    lines = ["| summary | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
+    for k in keys:
+        vals = []
+        for res in results.values():
+            v = (res or {}).get("summary", {}).get(k)
+            vals.append("–" if v is None else (f"{100 * v:.1f}" if "tatoeba" in k else f"{v:.1f}"))
+        lines.append(f"| {k} | " + " | ".join(vals) + " |")
+    en_en = [str((res or {}).get("sts17", {}).get("en-en", {}).get("spearman", "–"))
+             for res in results.values()]
+    lines.append("| sts17 en-en | " + " | ".join(en_en) + " |")
+    return "\n".join(lines)
+
+
+def render_markdown(report: dict[str, Any], published: dict[str, dict[str, float]], title: str) -> str:
+    cfg = report["config"]
+    run = report.get("run", {})
+    results = {k: report[k] for k in ("teacher", "before", "after") if report.get(k)}
+    parts = [
+        f"# {title}",
+        "",
+        f"Teacher `{cfg['teacher']}` → student `{cfg['student']}`, "
+        f"objective `{cfg.get('objective', 'mse')}`, "
+        f"languages {', '.join(cfg['languages'])}.",
+        f"{run.get('steps', '?')} steps × batch {cfg['batch_size']} = "
+        f"{run.get('pairs_seen', '?')} pairs seen "
+        f"(pool {run.get('train_pairs', '?')} pairs), {report['pairs_per_second']:.1f} pairs/s, "
+        f"{report['seconds'] / 60:.1f} min in all (training {run.get('train_seconds', 0) / 60:.1f} min, "
+        f"teacher embeddings {run.get('teacher_seconds', 0):.0f} s).",
+        "",
+        "Tatoeba: accuracy %, non-English → English. STS: Spearman ×100 of cosine. Every model is "
+        "embedded with its own query prompt (E5: `query: ` on both sides; teacher: none).",
+        "",
+        "## Summary",
+        "",
+        summary_table(results),
+        "",
+        "## All metrics, with published MTEB numbers",
+        "",
+        comparison_table(results, published),
+        "",
+    ]
+    if run.get("heldout_after"):
+        parts += ["## Held-out pairs (distillation space)", "",
+                  "| lang | MSE×100 before | after | src→trg acc before | after "
+                  "| trg→src acc before | after |",
+                  "|---|---|---|---|---|---|---|"]
+        for lang, a in run["heldout_after"].items():
+            b = run.get("heldout_before", {}).get(lang, {})
+            parts.append(f"| {lang} | {b.get('mse_x100', '–')} | {a['mse_x100']} | "
+                         f"{b.get('src2trg_accuracy', '–')} | {a['src2trg_accuracy']} | "
+                         f"{b.get('trg2src_accuracy', '–')} | {a['trg2src_accuracy']} |")
+        parts.append("")
+    if run.get("data"):
+        parts += ["## Data", "", "| lang | read | malformed | too long | duplicate | excluded (eval) | "
+                  "over cap | train | held-out |", "|---|---|---|---|---|---|---|---|---|"]
+        for lang, st in run["data"].items():
+            parts.append(f"| {lang} | {st['read']} | {st['malformed']} | {st['too_long']} | "
+                         f"{st['duplicate']} | "
+                         f"{st['excluded']} | {st['over_cap']} | {st['train']} | {st['heldout']} |")
+        parts.append("")
+    parts += ["## Config", "", "```yaml", _yaml(cfg), "```", ""]
+    return "\n".join(parts)
+
+
+def _yaml(data: dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip()
+
+
+def write_report(report: dict[str, Any], published: dict[str, dict[str, float]], stem: Path,
+                 title: str = "Training report") -> tuple[Path, Path]:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    jpath, mpath = stem.with_suffix(".json"), stem.with_suffix(".md")
+    jpath.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    mpath.write_text(render_markdown(report, published, title))
+    return jpath, mpath
+
+
+def write_model_card(model_dir: Path, report: dict[str, Any], published: dict[str, dict[str, float]]) -> Path:
+    """README.md for the trained folder: provenance first, then the report's tables."""
+    cfg = report["config"]
+    run = report.get("run", {})
+    langs = ", ".join(cfg["languages"])
+    student = run.get("student", {})
+    header = [
+        "---",
+        "library_name: sentence-transformers",
+        "pipeline_tag: sentence-similarity",
+        "tags: [sentence-transformers, multilingual, knowledge-distillation, rosetta]",
+        "---",
+        "",
+        f"# {model_dir.name}",
+        "",
+        "Multilingual student distilled with Rosetta (Reimers & Gurevych 2020): `student(en) ≈ teacher(en)` "
+        "and `student(x) ≈ teacher(en)` under MSE.",
+        "",
+        f"- teacher: `{cfg['teacher']}` (target: "
+        f"{'normalized' if cfg['normalize_target'] else 'un-normalized'} output)",
+        f"- student base: `{cfg['student']}`, layers kept {student.get('kept_layers')}, "
+        f"word embeddings {'frozen' if cfg['freeze_embeddings'] else 'trained'}",
+        f"- languages: {langs}; training pairs seen: {run.get('pairs_seen')} (pool {run.get('train_pairs')})",
+        f"- prompts while training: `{cfg['prompt_mode']}`",
+        "",
+    ]
+    body = render_markdown(report, published, "Evaluation").split("\n", 1)[1]
+    path = model_dir / "README.md"
+    path.write_text("\n".join(header) + body)
+    return path
