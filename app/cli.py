@@ -1,9 +1,224 @@
-"""Subcommands contributed by the app layer (registered on the root `rosetta` CLI)."""
+"""Subcommands contributed by the app layer (registered on the root `rosetta` CLI):
+`rosetta search`, `rosetta ui` and `rosetta demo`."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:  # heavy imports happen inside the commands, not at CLI start-up
+    from app.search import SearchResult
+    from rosetta.settings import Settings
+
+APP_DIR = Path(__file__).resolve().parent
+STREAMLIT_APP = APP_DIR / "streamlit_app.py"
+SAMPLE_CORPUS = APP_DIR / "sample_corpus"
+DEMO_COLLECTION = "demo"
+DEFAULT_PORT = 8501
 
 
 def register(app: typer.Typer) -> None:
     """Add this layer's subcommands to the root CLI."""
+    app.command("search")(search_command)
+    app.command("ui")(ui_command)
+    app.command("demo")(demo_command)
+
+
+def _split(values: str | None) -> list[str]:
+    return [v.strip() for v in (values or "").split(",") if v.strip()]
+
+
+def search_command(
+    query: Annotated[str, typer.Argument(help="What to look for, in any language.")],
+    collection: Annotated[str | None, typer.Option(help="Collection (default: settings).")] = None,
+    limit: Annotated[int, typer.Option(help="Results to show.", min=1, max=1000)] = 10,
+    offset: Annotated[int, typer.Option(help="Skip this many results (pagination).", min=0)] = 0,
+    lang: Annotated[str | None, typer.Option(help="Only these languages, comma-separated (de,fr).")] = None,
+    exclude_lang: Annotated[str | None, typer.Option(help="Leave out these languages (comma-separated).")
+                            ] = None,
+    source: Annotated[str | None, typer.Option(help="Only sources starting with this prefix.")] = None,
+    doc_id: Annotated[list[str] | None, typer.Option(help="Only this document (repeatable).")] = None,
+    min_score: Annotated[float | None, typer.Option(help="Cosine similarity floor.")] = None,
+    hybrid: Annotated[bool, typer.Option(help="Fuse semantic and keyword rankings (RRF).")] = False,
+    group: Annotated[bool, typer.Option(help="One result per document (--no-group: every passage).")
+                     ] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Search the index across languages; print a ranked table (or --json)."""
+    from app.search import Searcher, SearchError, SearchRequest
+    from indexer.store import StoreError, open_store
+    from rosetta.cli import fail, get_settings, load_encoder
+
+    settings = get_settings()
+    name = collection or settings.collection
+    request = SearchRequest(query=query, limit=limit, offset=offset, langs=_split(lang),
+                            exclude_langs=_split(exclude_lang), source_prefix=source,
+                            doc_ids=doc_id or (), min_score=min_score, hybrid=hybrid, group_by_doc=group)
+    try:
+        store = open_store(settings)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    try:
+        if not store.exists(name) or store.count(name) == 0:
+            hint = (f"; the demo corpus is in --collection {DEMO_COLLECTION}"
+                    if name != DEMO_COLLECTION and store.exists(DEMO_COLLECTION) else "")
+            raise fail(f"collection '{name}' is empty or missing; index documents first "
+                       f"(rosetta index PATH, or rosetta demo){hint}")
+        encoder = load_encoder(settings)
+        result = Searcher(encoder, store, name).search(request)
+    except (SearchError, StoreError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+    if json_out:
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        _print_result(result)
+
+
+def _print_result(result: SearchResult) -> None:
+    from rosetta.cli import console
+
+    console.print(f"query language [bold]{result.query_lang}[/] · {len(result.hits)} results · "
+                  f"encode {result.encode_ms:.0f} ms · search {result.search_ms:.0f} ms", highlight=False)
+    if not result.hits:
+        console.print("[yellow]no passages matched[/] (try fewer filters or other words)")
+        return
+    table = Table(show_lines=True)
+    for col, kw in (("#", {"justify": "right"}), ("score", {"justify": "right"}), ("lang", {}),
+                    ("title / source", {"max_width": 36}), ("passage", {"ratio": 1})):
+        table.add_column(col, **kw)  # type: ignore[arg-type]
+    for h in result.hits:
+        p = h.passage
+        text = " ".join(p.text.split())
+        text = text if len(text) <= 300 else text[:299] + "…"
+        more = f"\n[dim]+{h.more_count} more passages[/]" if h.more_count else ""
+        # Document strings are data, not Rich markup: escape them.
+        table.add_row(str(h.rank), f"{p.score:.3f}", p.lang,
+                      f"[bold]{escape(p.title)}[/]\n[dim]{escape(p.source)}[/]{more}", escape(text))
+    console.print(table)
+
+
+def _check_store_free(settings: Settings) -> None:
+    """The embedded store allows one process: fail now, clearly, rather than inside the web page."""
+    if settings.qdrant_url:
+        return
+    from indexer.store import QdrantStore, StoreError
+    from rosetta.cli import fail
+
+    try:
+        QdrantStore.embedded(Path(settings.qdrant_path)).close()
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+
+
+def launch_ui(settings: Settings, port: int, host: str | None, collection: str | None) -> int:
+    """Run the Streamlit server in the foreground; returns its exit code."""
+    env = dict(os.environ)
+    # The app reads its settings from the environment, like every other entry point.
+    env["ROSETTA_DATA_DIR"] = str(Path(settings.data_dir).resolve())
+    if settings.cache_dir is not None:
+        env["ROSETTA_CACHE_DIR"] = str(Path(settings.cache_dir).resolve())
+    if collection:
+        env["ROSETTA_COLLECTION"] = collection
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(STREAMLIT_APP),
+        "--server.port", str(port),
+        "--server.headless", "true",  # no browser launch attempt, no e-mail prompt
+        "--browser.gatherUsageStats", "false",  # offline: never phone home
+        "--server.maxUploadSize", str(settings.upload_max_mb),
+        "--server.fileWatcherType", "none",  # installed code does not change under a server
+        "--theme.base", "light",
+    ]
+    if host:
+        command += ["--server.address", host]
+    shown = host or "localhost"
+    from rosetta.cli import err
+
+    err.print(f"[green]Rosetta UI[/] on http://{shown}:{port}  (collection "
+              f"{collection or settings.collection}; Ctrl+C stops)", highlight=False)
+    try:
+        return subprocess.call(command, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+def ui_command(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = DEFAULT_PORT,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: all interfaces).")] = None,
+    collection: Annotated[str | None, typer.Option(help="Collection to open (default: settings).")] = None,
+) -> None:
+    """Start the web UI (search, ingest, explore)."""
+    from rosetta.cli import get_settings
+
+    settings = get_settings()
+    _check_store_free(settings)
+    raise typer.Exit(launch_ui(settings, port, host, collection))
+
+
+def demo_command(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = DEFAULT_PORT,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: all interfaces).")] = None,
+    collection: Annotated[str, typer.Option(help="Collection for the sample corpus.")] = DEMO_COLLECTION,
+    reindex: Annotated[bool, typer.Option(help="Re-check the sample corpus even if indexed.")] = False,
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="Only index; do not start the UI.")] = False,
+) -> None:
+    """Index the bundled sample corpus (12 languages) into its own collection, then start the UI on it."""
+    from rosetta.cli import get_settings
+
+    settings = get_settings()
+    _check_store_free(settings)
+    index_sample_corpus(settings, collection, reindex=reindex)
+    if not no_ui:
+        raise typer.Exit(launch_ui(settings, port, host, collection))
+
+
+def index_sample_corpus(settings: Settings, collection: str, *, reindex: bool = False) -> int:
+    """Index app/sample_corpus into `collection` unless it already holds it; returns its point count."""
+    from indexer.pipeline import Index
+    from indexer.report import IngestProgress
+    from indexer.store import StoreError, open_store
+    from rosetta.cli import console, fail, load_encoder
+    from rosetta.progress import make_progress
+
+    if not SAMPLE_CORPUS.is_dir():
+        raise fail(f"the sample corpus is missing ({SAMPLE_CORPUS}); reinstall rosetta")
+    try:
+        with open_store(settings) as store:
+            points = store.count(collection) if store.exists(collection) else 0
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    if points and not reindex:
+        console.print(f"demo collection [bold]{collection}[/] ready ({points} passages)", highlight=False)
+        return points
+    encoder = load_encoder(settings)
+    try:
+        with Index.open(settings, encoder=encoder, collection=collection) as index, \
+                make_progress() as bar:
+            task = bar.add_task("sample corpus", total=None, unit="passages")
+
+            def on_progress(p: IngestProgress) -> None:
+                bar.update(task, total=max(p.chunks_queued, 1), completed=p.chunks_done)
+
+            # Sources read "sample_corpus/de/…" rather than this machine's install path: the indexer
+            # records paths as given, so give it one relative to the app folder (store already open).
+            # The corpus README describes the corpus; it is not one of its documents.
+            with contextlib.chdir(APP_DIR):
+                report = index.add([SAMPLE_CORPUS.name], exclude=("README.md",), progress=on_progress)
+            points = index.store.count(collection)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"indexed the sample corpus: {report.files_indexed} files, {report.chunks_added} "
+                  f"passages in {report.seconds:.0f} s → collection [bold]{collection}[/]", highlight=False)
+    for issue in report.files_failed:
+        console.print(f"[red]failed[/] {issue.path}: {issue.error}", highlight=False)
+    return points
