@@ -52,6 +52,7 @@ def cached_eval(settings: Settings, model: str, data_dir: Path, tasks: list[str]
 
 def register(app: typer.Typer) -> None:
     """Add this layer's subcommands to the root CLI."""
+    register_data_commands(app)
 
     @app.command("eval")
     def eval_cmd(
@@ -167,3 +168,95 @@ def register(app: typer.Typer) -> None:
             write_report(rep, published, report.with_suffix(""))
         err.print(f"[green]saved:[/] {result.output_dir} ({result.steps} steps, "
                   f"{result.pairs_per_second:.1f} pairs/s, {result.total_seconds / 60:.1f} min)")
+
+
+def register_data_commands(app: typer.Typer) -> None:
+    """`rosetta pairs filter` and `rosetta mine` (LaBSE/LASER-style data tools)."""
+    pairs_app = typer.Typer(help="Parallel data tools.", no_args_is_help=True)
+    app.add_typer(pairs_app, name="pairs")
+
+    @pairs_app.command("filter")
+    def pairs_filter(
+        inputs: Annotated[list[Path], typer.Argument(help="en-XXX.tsv[.gz] files or folders of them.")],
+        out: Annotated[Path, typer.Option(help="Folder for the filtered en-XXX.tsv.gz files.")],
+        model: Annotated[str | None, typer.Option(help="Scoring model (default: settings).")] = None,
+        min_score: Annotated[float, typer.Option(help="Minimum margin score to keep.")] = 1.05,
+        k: Annotated[int, typer.Option(help="Neighbours for the margin.")] = 4,
+        langs: Annotated[str | None, typer.Option(help="Only these languages (folders).")] = None,
+        check_language: Annotated[bool, typer.Option("--check-language/--no-check-language")] = True,
+        chunk_size: Annotated[int, typer.Option(help="Pairs per scoring chunk.")] = 2000,
+        json_out: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Score every pair (cosine, margin), drop duplicates, wrong-language and low-score pairs."""
+        from rich.table import Table
+
+        from rosetta.progress import make_progress
+        from training.data import FolderSource, lang_from_filename
+        from training.filtering import filter_file
+
+        settings = get_settings()
+        files: list[tuple[str, Path]] = []
+        for p in inputs:
+            if p.is_dir():
+                files += FolderSource(p, _split(langs)).files()
+            elif p.is_file() and (code := lang_from_filename(p)):
+                files.append((code, p))
+            else:
+                raise fail(f"{p}: not a folder nor an en-XXX.tsv[.gz] file")
+        encoder = load_encoder(settings, model)
+
+        def embed(texts: list[str]) -> Any:
+            return encoder.encode_queries(texts, batch_size=settings.batch_size)
+
+        results = []
+        with make_progress(err) as bar:
+            for code, path in files:
+                task = bar.add_task(f"filter {code}", total=None, unit="pair")
+                stats = filter_file(path, out, embed, min_score, k, check_language, chunk_size, code,
+                                    on_chunk=lambda n, t=task: bar.advance(t, n))
+                results.append(stats.to_dict())
+        if json_out:
+            typer.echo(json.dumps(results, ensure_ascii=False))
+            return
+        table = Table(title=f"kept / dropped (margin ≥ {min_score}, k={k})")
+        cols = ["lang", "read", "kept", "dropped", "malformed", "duplicate", "wrong_lang_english",
+                "wrong_lang_translation", "low_score", "median_margin"]
+        for c in cols:
+            table.add_column(c)
+        for r in results:
+            table.add_row(*(str(r.get(c, "–")) for c in cols))
+        err.print(table)
+
+    @app.command("mine")
+    def mine_cmd(
+        src_file: Annotated[Path, typer.Argument(help="Sentences, one per line (language A).")],
+        tgt_file: Annotated[Path, typer.Argument(help="Sentences, one per line (language B).")],
+        model: Annotated[str | None, typer.Option(help="Model name or folder.")] = None,
+        threshold: Annotated[float, typer.Option(help="Minimum margin score.")] = 1.05,
+        mode: Annotated[str, typer.Option(help="forward | backward | intersection | union")] = "intersection",
+        k: Annotated[int, typer.Option(help="Neighbours for the margin.")] = 4,
+        out: Annotated[Path | None, typer.Option(help="Write score<TAB>src<TAB>tgt here (else stdout).")
+                       ] = None,
+    ) -> None:
+        """Find translation pairs between two unaligned files with margin scoring (exact search)."""
+        from training.mining import mine
+
+        if mode not in ("forward", "backward", "intersection", "union"):
+            raise fail(f"unknown --mode {mode}")
+        for p in (src_file, tgt_file):
+            if not p.is_file():
+                raise fail(f"{p}: no such file")
+        src = [x.strip() for x in src_file.read_text(encoding="utf-8").splitlines() if x.strip()]
+        tgt = [x.strip() for x in tgt_file.read_text(encoding="utf-8").splitlines() if x.strip()]
+        settings = get_settings()
+        encoder = load_encoder(settings, model)
+        with err.status(f"Embedding {len(src)} + {len(tgt)} sentences…"):
+            a = encoder.encode_queries(src, batch_size=settings.batch_size)
+            b = encoder.encode_queries(tgt, batch_size=settings.batch_size)
+        pairs = mine(a, b, k=k, mode=mode, threshold=threshold)  # type: ignore[arg-type]
+        lines = [f"{p.score:.4f}\t{src[p.src]}\t{tgt[p.tgt]}" for p in pairs]
+        if out is not None:
+            out.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+            err.print(f"[green]{len(pairs)} pairs[/] → {out}")
+        else:
+            typer.echo("\n".join(lines))

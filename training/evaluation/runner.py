@@ -23,6 +23,8 @@ from training.langs import tatoeba_code, to_iso1
 
 log = logging.getLogger(__name__)
 ALL_TASKS = ("tatoeba", "sts17", "stsb")
+# Optional tasks, run only when asked for.
+EXTRA_TASKS = ("mining",)
 DEFAULT_TATOEBA = ["deu", "spa", "fra", "ita", "ara", "tur", "cmn", "rus", "jpn", "nld", "por", "kor"]
 DEFAULT_STSB = ["en", "de", "es", "fr", "it", "ru", "zh", "nl"]
 DEFAULT_STSB_CROSS = ["de", "es", "fr", "it", "ru", "zh"]
@@ -68,6 +70,36 @@ def eval_tatoeba(embed: MemoEmbedder, data_dir: Path, langs: Iterable[str]) -> d
         src, eng = load_tatoeba(data_dir, code)
         acc = retrieval_accuracy(embed(src), embed(eng))
         out[code] = {"accuracy": round(acc, 4), "n": len(src)}
+    return out
+
+
+def eval_mining(embed: MemoEmbedder, data_dir: Path, langs: Iterable[str], threshold: float = 1.0,
+                seed: int = 0) -> dict[str, dict[str, float]]:
+    """Bitext mining on Tatoeba with the English side shuffled: P/R/F1 of recovered pairs
+    (margin scoring, intersection of both directions, margin ≥ threshold)."""
+    from training.mining import mine, precision_recall_f1
+
+    out: dict[str, dict[str, float]] = {}
+    available = set(tatoeba_languages(data_dir))
+    for lang in langs:
+        code = tatoeba_code(lang)
+        if code not in available:
+            continue
+        src, eng = load_tatoeba(data_dir, code)
+        perm = np.random.default_rng(seed).permutation(len(eng))
+        shuffled = [eng[i] for i in perm]
+        # Gold: source i belongs with the shuffled position holding its English line; duplicates
+        # of the same English text are all correct.
+        positions: dict[str, list[int]] = {}
+        for pos, text in enumerate(shuffled):
+            positions.setdefault(text, []).append(pos)
+        mined = mine(embed(src), embed(shuffled), mode="intersection", threshold=threshold)
+        gold_any = {(i, p) for i, text in enumerate(eng) for p in positions[text]}
+        correct = [m for m in mined if (m.src, m.tgt) in gold_any]
+        prf = precision_recall_f1(mined, {(m.src, m.tgt) for m in correct} | {
+            (i, positions[text][0]) for i, text in enumerate(eng)
+            if not any(m.src == i for m in correct)})
+        out[code] = {**prf, "threshold": threshold}
     return out
 
 
@@ -129,14 +161,16 @@ def evaluate_encoder(
     costliest task: 2,758 sentences per language).
     """
     tasks = list(tasks)
-    unknown = [t for t in tasks if t not in ALL_TASKS]
+    unknown = [t for t in tasks if t not in ALL_TASKS + EXTRA_TASKS]
     if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; known: {', '.join(ALL_TASKS)}")
+        raise ValueError(f"unknown task(s) {unknown}; known: {', '.join(ALL_TASKS + EXTRA_TASKS)}")
     embed = MemoEmbedder(encoder, batch_size)
     result: dict[str, Any] = {"model": encoder.identity.to_dict()}
     iso1 = [to_iso1(x) for x in langs] if langs else None
     if "tatoeba" in tasks:
         result["tatoeba"] = eval_tatoeba(embed, data_dir, langs or DEFAULT_TATOEBA)
+    if "mining" in tasks:
+        result["mining"] = eval_mining(embed, data_dir, langs or DEFAULT_TATOEBA)
     if "sts17" in tasks:
         pairs = None
         if iso1 is not None:

@@ -1,0 +1,144 @@
+"""Parallel-data filtering: drop duplicates, wrong-language pairs and pairs whose margin score is low.
+
+Streams a TSV(.gz) file in chunks; the k nearest neighbours for the margin come from the same
+chunk (a few thousand pairs is plenty of neighbourhood and keeps memory flat).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rosetta.langid import UNDETERMINED, detect
+from training.data import LangStats, TsvSource, lang_from_filename
+from training.langs import to_iso1
+from training.mining import score_aligned
+
+Embed = Callable[[list[str]], np.ndarray]
+# langdetect guesses wildly on a few words ("Heute regnet es." -> fr); shorter texts are not evidence.
+MIN_LETTERS_FOR_LANG_CHECK = 20
+
+
+@dataclass
+class FilterStats:
+    lang: str
+    read: int = 0
+    kept: int = 0
+    malformed: int = 0
+    duplicate: int = 0
+    wrong_lang_english: int = 0
+    wrong_lang_translation: int = 0
+    low_score: int = 0
+    margins: list[float] = field(default_factory=list)
+
+    def dropped(self) -> int:
+        return self.read - self.kept
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        d: dict[str, float | int | str] = {k: v for k, v in self.__dict__.items() if k != "margins"}
+        d["dropped"] = self.dropped()
+        if self.margins:
+            d["median_margin"] = round(float(np.median(self.margins)), 4)
+        return d
+
+
+def language_ok(text: str, expected_iso1: str) -> bool:
+    """True when langdetect agrees or cannot tell (short texts, names, numbers are not evidence)."""
+    if sum(ch.isalpha() for ch in text) < MIN_LETTERS_FOR_LANG_CHECK:
+        return True
+    got = detect(text)
+    return got in (UNDETERMINED, expected_iso1)
+
+
+def _chunks(it: Iterator[tuple[str, str, str]], size: int) -> Iterator[list[tuple[str, str, str]]]:
+    buf: list[tuple[str, str, str]] = []
+    for item in it:
+        buf.append(item)
+        if len(buf) == size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+class PairFilter:
+    """Stateful filter over one language's stream (dedup spans chunks)."""
+
+    def __init__(self, lang: str, embed: Embed, min_score: float = 1.05, k: int = 4,
+                 check_language: bool = True, chunk_size: int = 2000) -> None:
+        self.stats = FilterStats(lang)
+        self.iso1 = to_iso1(lang)
+        self.embed = embed
+        self.min_score = min_score
+        self.k = k
+        self.check_language = check_language
+        self.chunk_size = chunk_size
+        self._seen: set[bytes] = set()
+
+    def run(self, pairs: Iterator[tuple[str, str, str]], on_chunk: Callable[[int], None] | None = None
+            ) -> Iterator[tuple[str, str, float, float]]:
+        for chunk in _chunks(pairs, self.chunk_size):
+            yield from self._chunk([(en, tr) for _, en, tr in chunk])
+            if on_chunk:
+                on_chunk(len(chunk))
+
+    def _chunk(self, chunk: list[tuple[str, str]]) -> Iterator[tuple[str, str, float, float]]:
+        st = self.stats
+        survivors: list[tuple[str, str]] = []
+        for en, tr in chunk:
+            st.read += 1
+            key = hashlib.blake2b(f"{' '.join(en.lower().split())}\t{' '.join(tr.lower().split())}".encode(),
+                                  digest_size=12).digest()
+            if key in self._seen:
+                st.duplicate += 1
+                continue
+            self._seen.add(key)
+            if self.check_language:
+                if not language_ok(en, "en"):
+                    st.wrong_lang_english += 1
+                    continue
+                if not language_ok(tr, self.iso1):
+                    st.wrong_lang_translation += 1
+                    continue
+            survivors.append((en, tr))
+        if not survivors:
+            return
+        src = self.embed([en for en, _ in survivors])
+        tgt = self.embed([tr for _, tr in survivors])
+        cos, margin = score_aligned(src, tgt, self.k)
+        for (en, tr), c, m in zip(survivors, cos, margin, strict=True):
+            st.margins.append(float(m))
+            if m < self.min_score:
+                st.low_score += 1
+                continue
+            st.kept += 1
+            yield en, tr, float(m), float(c)
+
+
+def filter_file(path: Path, out_dir: Path, embed: Embed, min_score: float = 1.05, k: int = 4,
+                check_language: bool = True, chunk_size: int = 2000, lang: str | None = None,
+                on_chunk: Callable[[int], None] | None = None) -> FilterStats:
+    """Filter one en-XXX.tsv[.gz] into out_dir/en-XXX.tsv.gz (same format), returning the counts."""
+    code = lang or lang_from_filename(path)
+    if code is None:
+        raise ValueError(f"{path}: cannot tell the language; name it en-XXX.tsv[.gz]")
+    source = TsvSource(path, code)
+    load_stats: dict[str, LangStats] = {}
+    flt = PairFilter(code, embed, min_score, k, check_language, chunk_size)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"en-{code}.tsv.gz"
+    tmp = target.with_name(target.name + ".part")
+    with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+        for en, tr, _, _ in flt.run(source.pairs(load_stats), on_chunk):
+            fh.write(f"{en}\t{tr}\n")
+    tmp.rename(target)
+    ls = load_stats.get(code)
+    if ls is not None:
+        flt.stats.malformed = ls.malformed
+        flt.stats.read += ls.malformed
+    return flt.stats
