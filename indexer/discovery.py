@@ -55,7 +55,7 @@ def discover(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: 
             continue
         path = Path(given_str)
         if path.is_dir():
-            for rel, full in _walk(path):
+            for rel, full in sorted(_walk(path)):
                 if _wanted(rel, include, exclude) and str(full) not in seen:
                     seen.add(str(full))
                     found.files.append(SourceFile(rel=rel, path=full, display=str(full)))

@@ -185,10 +185,26 @@ def decode_text(raw: bytes) -> str:
     return text
 
 
+_LATIN_CODEPAGES = frozenset({
+    "cp1250", "cp1252", "cp1254", "cp1257", "cp775", "cp850", "cp437", "latin_1", "iso8859_2",
+    "iso8859_3", "iso8859_4", "iso8859_9", "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15",
+    "iso8859_16", "mac_roman", "mac_latin2", "mac_iceland", "mac_turkish",
+})
+
+
 def _decode_legacy(raw: bytes) -> str:
     from charset_normalizer import from_bytes
 
-    best = from_bytes(raw[:SNIFF_BYTES]).best()
+    matches = from_bytes(raw[:SNIFF_BYTES])
+    best = matches.best()
+    if best is not None and best.encoding in _LATIN_CODEPAGES:
+        # Short Western-European texts fit several Latin code pages almost equally well; the
+        # detector's pick among them is close to arbitrary, cp1252 is by far the likeliest.
+        for m in matches:
+            if (m.encoding == "cp1252" and m.chaos <= best.chaos + 0.15
+                    and m.coherence >= best.coherence - 0.05):
+                best = m
+                break
     if best is None or best.encoding is None:
         # Mostly UTF-8 with a few bad bytes (a truncated download) is still text.
         text = raw.decode("utf-8", errors="replace")
@@ -339,7 +355,7 @@ def _read_table(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Docum
                             f"(rows {seen[doc_id]} and {row_number})")
         seen[doc_id] = row_number
         metadata = {(f"meta_{c}" if c in RESERVED_KEYS else c): v
-                    for c in meta_cols if (v := _json_safe(record.get(c))) is not None}
+                    for c in meta_cols if c != title_col and (v := _json_safe(record.get(c))) is not None}
         row_blob = json.dumps([text, doc_id, metadata], sort_keys=True, ensure_ascii=False,
                               default=str).encode()
         title = _cell_text(record.get(title_col)).strip() if title_col else ""
