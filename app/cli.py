@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -121,8 +120,12 @@ def _check_store_free(settings: Settings) -> None:
         raise fail(str(exc)) from None
 
 
-def launch_ui(settings: Settings, port: int, host: str | None, collection: str | None) -> int:
-    """Run the Streamlit server in the foreground; returns its exit code."""
+def launch_ui(settings: Settings, port: int, host: str | None, collection: str | None) -> None:
+    """Replace this process with the Streamlit server (it never returns).
+
+    exec rather than a child process: signals (Ctrl+C, `docker stop`, a test killing the
+    process) reach the server directly, and no orphaned server keeps the port and the store.
+    """
     env = dict(os.environ)
     # The app reads its settings from the environment, like every other entry point.
     env["ROSETTA_DATA_DIR"] = str(Path(settings.data_dir).resolve())
@@ -138,18 +141,17 @@ def launch_ui(settings: Settings, port: int, host: str | None, collection: str |
         "--server.maxUploadSize", str(settings.upload_max_mb),
         "--server.fileWatcherType", "none",  # installed code does not change under a server
         "--theme.base", "light",
+        "--client.toolbarMode", "viewer",  # no "Deploy" button: this app is already deployed
     ]
     if host:
         command += ["--server.address", host]
-    shown = host or "localhost"
     from rosetta.cli import err
 
-    err.print(f"[green]Rosetta UI[/] on http://{shown}:{port}  (collection "
+    err.print(f"[green]Rosetta UI[/] on http://{host or 'localhost'}:{port}  (collection "
               f"{collection or settings.collection}; Ctrl+C stops)", highlight=False)
-    try:
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, command, env)
 
 
 def ui_command(
@@ -162,7 +164,7 @@ def ui_command(
 
     settings = get_settings()
     _check_store_free(settings)
-    raise typer.Exit(launch_ui(settings, port, host, collection))
+    launch_ui(settings, port, host, collection)
 
 
 def demo_command(
@@ -179,7 +181,7 @@ def demo_command(
     _check_store_free(settings)
     index_sample_corpus(settings, collection, reindex=reindex)
     if not no_ui:
-        raise typer.Exit(launch_ui(settings, port, host, collection))
+        launch_ui(settings, port, host, collection)
 
 
 def index_sample_corpus(settings: Settings, collection: str, *, reindex: bool = False) -> int:

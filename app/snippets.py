@@ -59,8 +59,19 @@ def highlight(text: str, query: str, *, enabled: bool = True) -> str:
     return _render(text, spans, 0, len(text))
 
 
-def snippet(text: str, query: str, *, enabled: bool = True, width: int = 320) -> str:
-    """A window of about `width` characters around the first match (or the start), as safe HTML."""
+_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M)
+
+
+def snippet(text: str, query: str, *, enabled: bool = True, width: int = 320, title: str = "") -> str:
+    """A window of about `width` characters around the first match (or the start), as safe HTML.
+
+    Markdown heading marks are dropped, and so is a leading line repeating `title` (the card
+    already shows the title above the snippet).
+    """
+    text = _HEADING.sub("", text).strip()
+    first, _, rest = text.partition("\n")
+    if title and rest and first.strip() == title.strip():
+        text = rest
     text = " ".join(text.split())  # passages keep layout newlines; a card shows flowing text
     spans = match_spans(text, query_terms(query)) if enabled else []
     if len(text) <= width:

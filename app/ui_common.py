@@ -75,7 +75,7 @@ def guarded(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except (StoreError, ModelNotFoundError) as exc:
-        st.error(str(exc), icon="⚠️")
+        st.error(str(exc), icon=":material/error:")
         st.stop()
         raise  # unreachable: st.stop() raises; keeps type checkers honest
 
@@ -106,7 +106,7 @@ def empty_collection_notice(collection: str) -> None:
     st.info(
         f"The collection **{collection}** is empty — index documents first: use the **Ingest** "
         "page, `rosetta index PATH`, or `rosetta demo` for the sample corpus.",
-        icon="📭",
+        icon=":material/inbox:",
     )
 
 

@@ -45,7 +45,7 @@ def run_ingest(items: list[str | Upload], refused: list[tuple[str, str]]) -> Non
         report = index.add(items, progress=on_progress) if items else IngestReport()
     except StoreError as exc:
         bar.empty()
-        st.error(str(exc), icon="⚠️")
+        st.error(str(exc), icon=":material/error:")
         return
     bar.progress(1.0, text=f"Done in {report.seconds:.1f} s")
     st.session_state["ingest_report"] = (report, refused, [i.name if isinstance(i, Upload) else str(i)
@@ -71,9 +71,9 @@ def show_report(report: IngestReport, refused: list[tuple[str, str]], given: lis
     rows += [{"file": n, "status": "indexed or unchanged", "reason": ""} for n in given
              if n not in noted and not Path(n).is_dir()]
     if failed:
-        st.error(f"{failed} file(s) could not be indexed — see the reasons below.", icon="⚠️")
+        st.error(f"{failed} file(s) could not be indexed — see the reasons below.", icon=":material/error:")
     elif report.files_indexed or report.files_unchanged:
-        st.success("Indexed. Go to **Search** to query the new documents.", icon="✅")
+        st.success("Indexed. Go to **Search** to query the new documents.", icon=":material/check_circle:")
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
@@ -91,7 +91,7 @@ with st.form("upload", clear_on_submit=True):
     submitted = st.form_submit_button("Index uploaded files", type="primary")
 if submitted:
     if not files:
-        st.warning("Choose one or more files first.", icon="📄")
+        st.warning("Choose one or more files first.", icon=":material/description:")
     else:
         uploads: list[str | Upload] = []
         refused: list[tuple[str, str]] = []
@@ -109,7 +109,7 @@ if cfg.allow_server_paths:
     if st.button("Index folder", disabled=not folder):
         path = Path(folder).expanduser()
         if not path.exists():
-            st.error(f"No such file or folder on the server: {folder}", icon="⚠️")
+            st.error(f"No such file or folder on the server: {folder}", icon=":material/error:")
         else:
             run_ingest([str(path)], [])
 else:

@@ -40,8 +40,9 @@ CSS = """
 .rosetta-meta { color: #777; font-size: 0.8rem; margin-top: 0.3rem; }
 </style>
 """
-BADGE_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d",
-                "#bab0ac", "#eeca3b", "#ff9da6", "#2f4b7c", "#8c6d31"]
+# Dark enough for white text (WCAG AA at badge size).
+BADGE_COLORS = ["#3b6796", "#b85c00", "#2e7d32", "#8e4585", "#c62828", "#00796b", "#6d4c41",
+                "#5e35b1", "#ad1457", "#455a64", "#2f4b7c", "#7a5c00"]
 
 
 def badge_color(lang: str) -> str:
@@ -65,7 +66,7 @@ def card_html(hit: SearchHit, query: str, query_lang: str, best: float) -> str:
         f'<span class="rosetta-score" title="score">{p.score:.3f}'
         f'<span class="rosetta-bar"><div style="width:{width:.0f}%"></div></span></span>'
         f'</div><div class="rosetta-source">{escape(where)}{escape(more)}</div>'
-        f'<div class="rosetta-snippet">{snippet(p.text, query, enabled=same_lang)}</div></div>'
+        f'<div class="rosetta-snippet">{snippet(p.text, query, enabled=same_lang, title=p.title)}</div></div>'
     )
 
 
@@ -171,26 +172,26 @@ if mlt:
         # Across all languages on purpose: finding the same content elsewhere is the point.
         similar = engine.more_like_this(point_id, limit=top_k)
     except StoreError as exc:
-        st.error(str(exc), icon="⚠️")
+        st.error(str(exc), icon=":material/error:")
         st.stop()
     if not similar:
-        st.info("Nothing similar found outside this document.", icon="🔍")
+        st.info("Nothing similar found outside this document.", icon=":material/search_off:")
     render_hits(SearchResult(query="", query_lang="und", hits=similar), "mlt")
     st.stop()
 
 if not query.strip():
     st.info("Type a query above — any language works. Try *wie pflege ich tomaten?* or *月の満ち欠け*.",
-            icon="💡")
+            icon=":material/lightbulb:")
     st.stop()
 
 try:
     with st.spinner("Searching…"):
         result = engine.search(request)
 except SearchError as exc:
-    st.warning(str(exc), icon="⚠️")
+    st.warning(str(exc), icon=":material/error:")
     st.stop()
 except StoreError as exc:
-    st.error(str(exc), icon="⚠️")
+    st.error(str(exc), icon=":material/error:")
     st.stop()
 
 unit = "documents" if grouped else "passages"
@@ -205,7 +206,8 @@ if not result.hits:
                                     ("source prefix", source_prefix), ("dates", dates),
                                     ("minimum score", min_score)) if on]
     hint = f" Try removing filters ({', '.join(active)})." if active else " Try other words."
-    st.info(("No passages matched on this page." if offset else "No passages matched.") + hint, icon="🔍")
+    st.info(("No passages matched on this page." if offset else "No passages matched.") + hint,
+            icon=":material/search_off:")
 else:
     render_hits(result, "res")
 

@@ -119,6 +119,8 @@ def test_snippet_highlighting_rules() -> None:
     assert snippets.highlight("Katzen & Hunde", "Katze amp") == "<mark>Katzen</mark> &amp; Hunde"
     assert snippets.highlight("Katzen", "Katze", enabled=False) == "Katzen"
     assert "<mark>光合作用</mark>" in snippets.highlight("植物进行光合作用。", "光合作用")
+    assert snippets.snippet("# Katzen\n\nKatzen schlafen.", "x", title="Katzen") == "Katzen schlafen."
+    assert snippets.snippet("Katzen schlafen.", "x", title="Katzen") == "Katzen schlafen."
     long = "word " * 200 + "needle " + "word " * 200
     out = snippets.snippet(long, "needle", width=100)
     assert out.startswith("… ") and out.endswith(" …") and "<mark>needle</mark>" in out
