@@ -52,6 +52,8 @@ CORE_FIELDS = (
     "page", "text", "ingested_at", "content_hash", "file", "chunk_count", "format",
 )
 MAX_POOL = 2000  # most passages fetched to fill one page of grouped results
+POST_FILTER_FACTOR = 8  # embedded fast path: rank this × the pool unfiltered, filter in Python
+MAX_POST_FILTER = 4000
 SHORT_WORD = 10  # letters; see detect_query_lang
 POOL_FACTOR = 4  # initial pool = POOL_FACTOR × documents needed
 
@@ -312,6 +314,11 @@ class Searcher:
             return hits, len(passages) > limit
         need = offset + limit + 1
         pool = min(max(need * POOL_FACTOR, 40), MAX_POOL)
+        if where is not None and sparse is None and self.store.kind == "embedded":
+            fast = self._post_filtered(vector, where, req, pool, need)
+            if fast is not None:
+                page = fast[offset:offset + limit]
+                return page, len(fast) > offset + limit
         while True:
             raw = self.store.query(self.collection, vector, where=where, limit=pool,
                                    score_threshold=req.min_score, sparse=sparse)
@@ -322,6 +329,29 @@ class Searcher:
             pool = min(pool * POOL_FACTOR, MAX_POOL)
         page = groups[offset:offset + limit]
         return page, len(groups) > offset + limit
+
+    def _post_filtered(self, vector: np.ndarray, where: models.Filter, req: SearchRequest, pool: int,
+                       need: int) -> list[SearchHit] | None:
+        """Embedded-store fast path: rank unfiltered, then filter the top passages in Python.
+
+        Local-mode Qdrant evaluates a filter in Python on *every* payload (≈25 µs each: 2.5 s at
+        100k chunks), while an unfiltered query is one matrix product. For a dense query the
+        filtered top-k is exactly the passages that pass the filter among the unfiltered top M,
+        whenever at least `need` documents survive; otherwise (a selective filter) return None
+        and let Qdrant filter. The check is qdrant-client's own local-mode `check_filter`, so the
+        semantics are the store's. Hybrid is excluded: RRF ranks depend on the filtered prefetch.
+        """
+        try:
+            from qdrant_client.local.payload_filters import check_filter
+        except ImportError:  # pragma: no cover - internal module moved: use the exact path
+            return None
+        depth = min(pool * POST_FILTER_FACTOR, MAX_POST_FILTER)
+        raw = self.store.query(self.collection, vector, limit=depth, score_threshold=req.min_score)
+        kept = [h for h in raw if check_filter(where, h.payload, h.id, {"dense": True})]
+        groups = group_by_document([Passage.from_hit(h) for h in kept])
+        if len(groups) >= need or len(raw) < depth:  # enough, or the whole collection was ranked
+            return groups
+        return None
 
     def more_like_this(self, point_id: str, *, limit: int = 10, same_doc: bool = False,
                        langs: Sequence[str] = ()) -> list[SearchHit]:

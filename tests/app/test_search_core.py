@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from datetime import date
 
 import numpy as np
@@ -167,3 +168,30 @@ def test_corpus_stats_and_map(corpus_store) -> None:
     assert en.documents == 4 and en.chunks == 6
     frame, method = explore.map_frame(corpus_store, COLLECTION, n=50, method="pca")
     assert method == "pca" and len(frame) == 11 and {"x", "y", "lang", "snippet"} <= set(frame.columns)
+
+
+def test_embedded_post_filter_matches_exact_filtering(encoder, tmp_path) -> None:
+    """The embedded fast path (rank, then filter in Python) returns what Qdrant's filter would."""
+    from indexer.store import Point, QdrantStore
+
+    rng = np.random.default_rng(1)
+    langs = ["en"] * 300 + ["de"] * 200 + ["fr"] * 95 + ["sw"] * 5  # sw: too rare for the fast path
+    vectors = rng.normal(size=(len(langs), encoder.dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with QdrantStore.embedded(tmp_path / "q") as store:
+        store.ensure_collection("syn", encoder.identity)
+        store.upsert("syn", [Point(id=str(uuid.UUID(int=i + 1)), vector=v, payload={
+            "doc_id": f"d{i // 3}", "lang": lang, "source": f"s/{lang}/{i}", "chunk_index": i % 3})
+            for i, (v, lang) in enumerate(zip(vectors, langs, strict=True))])
+        fast = Searcher(encoder, store, "syn")
+        query = vectors[7] + 0.5 * vectors[400]
+        for req in (SearchRequest("q", limit=10, langs=["de"]), SearchRequest("q", limit=5, langs=["sw"]),
+                    SearchRequest("q", limit=10, exclude_langs=["en"], offset=10),
+                    SearchRequest("q", limit=10, source_prefix="s/fr/")):
+            got = fast.search_vector(query, req)
+            store.kind = "server"  # the exact path: Qdrant applies the filter
+            want = Searcher(encoder, store, "syn").search_vector(query, req)
+            store.kind = "embedded"
+            assert [(h.passage.id, round(h.score, 5)) for h in got] == \
+                [(h.passage.id, round(h.score, 5)) for h in want]
+            assert got
