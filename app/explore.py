@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from qdrant_client import models
 
+from app.snippets import HEADING
 from indexer.store import QdrantStore, match
 
 MAP_TEXT_CHARS = 160  # hover text on the map: enough to recognise a passage
@@ -75,7 +76,7 @@ def sample_vectors(store: QdrantStore, collection: str, n: int, *, langs: Sequen
         rows.append({"id": hit.id, "lang": p.get("lang", "und"),
                      "title": p.get("title") or p.get("source", ""), "source": p.get("source", ""),
                      "doc_id": p.get("doc_id", ""),
-                     "text": str(p.get("text", ""))})
+                     "text": HEADING.sub("", str(p.get("text", ""))).strip()})
         vectors.append(hit.vector)
         if len(rows) >= n:
             break

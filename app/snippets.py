@@ -59,7 +59,7 @@ def highlight(text: str, query: str, *, enabled: bool = True) -> str:
     return _render(text, spans, 0, len(text))
 
 
-_HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M)
+HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M)
 
 
 def snippet(text: str, query: str, *, enabled: bool = True, width: int = 320, title: str = "") -> str:
@@ -68,7 +68,7 @@ def snippet(text: str, query: str, *, enabled: bool = True, width: int = 320, ti
     Markdown heading marks are dropped, and so is a leading line repeating `title` (the card
     already shows the title above the snippet).
     """
-    text = _HEADING.sub("", text).strip()
+    text = HEADING.sub("", text).strip()
     first, _, rest = text.partition("\n")
     if title and rest and first.strip() == title.strip():
         text = rest

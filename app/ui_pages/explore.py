@@ -44,13 +44,14 @@ cols[2].metric("Languages", len(stats.by_lang))
 st.subheader("Per language")
 long = stats.by_lang.melt(id_vars="lang", var_name="count of", value_name="n")
 long["language"] = long["lang"].map(ui.lang_label)
+# Horizontal bars: language names stay readable however many languages there are.
 chart = alt.Chart(long).mark_bar().encode(
-    x=alt.X("language:N", sort=list(stats.by_lang["lang"].map(ui.lang_label)), title=None),
-    y=alt.Y("n:Q", title=None),
-    xOffset="count of:N",
-    color=alt.Color("count of:N", title=None),
+    y=alt.Y("language:N", sort=list(stats.by_lang["lang"].map(ui.lang_label)), title=None),
+    x=alt.X("n:Q", title=None),
+    yOffset="count of:N",
+    color=alt.Color("count of:N", title=None, legend=alt.Legend(orient="top")),
     tooltip=["language", "count of", "n"],
-).properties(height=260)
+).properties(height=max(160, 34 * len(stats.by_lang)))
 st.altair_chart(chart, width="stretch")
 
 with st.expander(f"Sources ({len(stats.sources)}{'+' if len(stats.sources) >= 100 else ''})"):
@@ -60,7 +61,11 @@ st.subheader("Map of the corpus")
 st.caption("A sample of passages, placed by meaning: translations and passages on one topic land close "
            "together whatever their language. Hover a point to read it.")
 mcols = st.columns([2, 1])
-sample_n = mcols[0].slider("Passages to sample", 50, 5000, min(1000, total), step=50, key="map_n")
+most = min(5000, total)
+if most > 50:
+    sample_n = mcols[0].slider("Passages to sample", 50, most, min(1000, most), key="map_n")
+else:  # too few for a slider (its range would be empty): show them all
+    sample_n = most
 methods = ["PCA"]
 try:
     import umap  # type: ignore[import-not-found]  # noqa: F401
@@ -76,7 +81,7 @@ if frame.empty:
 else:
     scatter = alt.Chart(frame).mark_circle(size=45, opacity=0.75).encode(
         x=alt.X("x:Q", axis=None), y=alt.Y("y:Q", axis=None),
-        color=alt.Color("lang:N", title="language"),
+        color=alt.Color("lang:N", title="language", scale=alt.Scale(scheme="category20")),
         tooltip=[alt.Tooltip("lang:N", title="language"), alt.Tooltip("title:N"),
                  alt.Tooltip("snippet:N", title="text")],
     ).properties(height=480).interactive()

@@ -86,7 +86,8 @@ st.caption(f"Add documents to **{collection}** ({ui.collection_count(store, coll
            "Documents in any language; each passage's language is detected.")
 
 with st.form("upload", clear_on_submit=True):
-    files = st.file_uploader(f"Files ({', '.join(ALLOWED)}; up to {cfg.upload_max_mb} MB each)",
+    # The widget itself lists the allowed types and the size limit.
+    files = st.file_uploader("Documents to index (text, Markdown, HTML, PDF, Word, tables)",
                              type=ALLOWED, accept_multiple_files=True, max_upload_size=cfg.upload_max_mb)
     submitted = st.form_submit_button("Index uploaded files", type="primary")
 if submitted:
