@@ -21,9 +21,11 @@ Design notes
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -54,6 +56,7 @@ CORE_FIELDS = (
 MAX_POOL = 2000  # most passages fetched to fill one page of grouped results
 POST_FILTER_FACTOR = 8  # embedded fast path: rank this × the pool unfiltered, filter in Python
 MAX_POST_FILTER = 4000
+QUERY_THREADS = 1  # see _query_threads
 SHORT_WORD = 10  # letters; see detect_query_lang
 POOL_FACTOR = 4  # initial pool = POOL_FACTOR × documents needed
 
@@ -247,6 +250,31 @@ def sparse_query_vector(encoder: Encoder, text: str) -> SparseVector:
     return sparse_vector(encoder.tokenizer, text, query=True)
 
 
+_threads_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _query_threads() -> Iterator[None]:
+    """Encode a query on one CPU thread.
+
+    A query is a few dozen tokens: intra-op parallelism has nothing to split, and on a busy
+    machine OpenMP threads waiting for each other cost far more than they save (measured on a
+    shared 2-core box: ~950 ms with 2 threads vs ~15 ms with 1; see bench/query.py). The lock
+    keeps concurrent sessions from restoring each other's setting wrongly.
+    """
+    import torch
+
+    with _threads_lock:
+        before = torch.get_num_threads()
+        if before > QUERY_THREADS:
+            torch.set_num_threads(QUERY_THREADS)
+        try:
+            yield
+        finally:
+            if before > QUERY_THREADS:
+                torch.set_num_threads(before)
+
+
 # ---- the searcher -------------------------------------------------------------------------
 class Searcher:
     """Search one collection with one encoder. Cheap to create; hold one per (store, model)."""
@@ -278,7 +306,8 @@ class Searcher:
             return 0
 
     def encode(self, query: str) -> np.ndarray:
-        return self.encoder.encode_queries([query])[0]
+        with _query_threads():
+            return self.encoder.encode_queries([query])[0]
 
     def search(self, req: SearchRequest) -> SearchResult:
         query = req.query.strip()
@@ -345,12 +374,13 @@ class Searcher:
             from qdrant_client.local.payload_filters import check_filter
         except ImportError:  # pragma: no cover - internal module moved: use the exact path
             return None
-        depth = min(pool * POST_FILTER_FACTOR, MAX_POST_FILTER)
-        raw = self.store.query(self.collection, vector, limit=depth, score_threshold=req.min_score)
-        kept = [h for h in raw if check_filter(where, h.payload, h.id, {"dense": True})]
-        groups = group_by_document([Passage.from_hit(h) for h in kept])
-        if len(groups) >= need or len(raw) < depth:  # enough, or the whole collection was ranked
-            return groups
+        # Two tries (a shallow, then a deep ranking) before paying for the full-scan filter.
+        for depth in sorted({min(pool * POST_FILTER_FACTOR, MAX_POST_FILTER), MAX_POST_FILTER}):
+            raw = self.store.query(self.collection, vector, limit=depth, score_threshold=req.min_score)
+            kept = [h for h in raw if check_filter(where, h.payload, h.id, {"dense": True})]
+            groups = group_by_document([Passage.from_hit(h) for h in kept])
+            if len(groups) >= need or len(raw) < depth:  # enough, or the whole collection was ranked
+                return groups
         return None
 
     def more_like_this(self, point_id: str, *, limit: int = 10, same_doc: bool = False,
