@@ -7,8 +7,7 @@ k nearest neighbours (k=4), as LASER / LaBSE bitext mining does (Artetxe & Schwe
 
 Raw cosine favours "hub" passages close to everything; the margin divides by how close each side
 is to its neighbourhood, so a pair scores high only when the two are *unusually* close.
-`margin_pairs` is a local implementation; when `training.mining` (the training layer's bitext
-miner) exists it is used instead, so both layers rank pairs the same way.
+Scoring is `training.mining.mine`, the same miner as `rosetta mine`, so both rank pairs alike.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from qdrant_client import models
 
 from app.snippets import HEADING
 from indexer.store import QdrantStore, match
+from training.mining import mine
 
 MAP_TEXT_CHARS = 160  # hover text on the map: enough to recognise a passage
 
@@ -117,40 +117,6 @@ def map_frame(store: QdrantStore, collection: str, n: int = 1000, method: str = 
 
 
 # ---- translation finder ---------------------------------------------------------------------
-def _knn_mean(sim: np.ndarray, k: int) -> np.ndarray:
-    """Mean of each row's k largest similarities."""
-    k = max(1, min(k, sim.shape[1]))
-    top = np.partition(sim, sim.shape[1] - k, axis=1)[:, -k:]
-    return top.mean(axis=1)
-
-
-def margin_pairs(x: np.ndarray, y: np.ndarray, k: int = 4) -> list[tuple[int, int, float, float]]:
-    """Best target for each source under ratio margin, as (i, j, margin, cosine), best first.
-
-    Only mutual best matches are kept (i's best is j and j's best is i), the usual filter
-    that removes one-sided hub matches.
-    """
-    if len(x) == 0 or len(y) == 0:
-        return []
-    try:  # the training layer's miner, once it exists, so both layers score pairs alike
-        from training import mining  # type: ignore[attr-defined]
-
-        fn = getattr(mining, "margin_pairs", None)
-        if callable(fn):
-            return list(fn(x, y, k=k))
-    except ImportError:
-        pass
-    sim = x @ y.T  # vectors are L2-normalised: dot product = cosine
-    # Ratio margin: the 1/2k · Σ on each side is the mean of both neighbourhood averages.
-    denom = (_knn_mean(sim, k)[:, None] + _knn_mean(sim.T, k)[None, :]) / 2
-    margin = sim / np.maximum(denom, 1e-6)
-    fwd = margin.argmax(axis=1)
-    bwd = margin.argmax(axis=0)
-    pairs = [(i, int(j), float(margin[i, j]), float(sim[i, j]))
-             for i, j in enumerate(fwd) if bwd[j] == i]
-    return sorted(pairs, key=lambda p: -p[2])
-
-
 def find_translations(store: QdrantStore, collection: str, lang_a: str, lang_b: str, *,
                       sample: int = 500, k: int = 4, limit: int = 50,
                       min_margin: float = 1.0) -> pd.DataFrame:
@@ -160,11 +126,11 @@ def find_translations(store: QdrantStore, collection: str, lang_a: str, lang_b: 
     columns = ["margin", "cosine", f"text_{lang_a}", f"text_{lang_b}", f"title_{lang_a}",
                f"title_{lang_b}", f"id_{lang_a}", f"id_{lang_b}"]
     rows = []
-    for i, j, m, c in margin_pairs(xa, xb, k=k):
-        if m < min_margin:
-            continue
-        rows.append([round(m, 4), round(c, 4), meta_a.text[i], meta_b.text[j], meta_a.title[i],
-                     meta_b.title[j], meta_a.id[i], meta_b.id[j]])
+    # Mutual best matches only (intersection): one-sided "hub" matches are the usual noise.
+    for pair in mine(xa, xb, k=k, mode="intersection", threshold=min_margin):
+        i, j = pair.src, pair.tgt
+        rows.append([round(pair.score, 4), round(pair.cosine, 4), meta_a.text[i], meta_b.text[j],
+                     meta_a.title[i], meta_b.title[j], meta_a.id[i], meta_b.id[j]])
         if len(rows) >= limit:
             break
     return pd.DataFrame(rows, columns=columns)

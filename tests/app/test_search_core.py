@@ -150,17 +150,6 @@ def test_margin_mining_pairs_translations(corpus_store) -> None:
     assert "magma" in frame.iloc[0]["text_en"]
 
 
-def test_margin_pairs_prefers_mutual_matches() -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(6, 16)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    y = x[::-1] + 0.05 * rng.normal(size=x.shape).astype(np.float32)
-    y /= np.linalg.norm(y, axis=1, keepdims=True)
-    pairs = explore.margin_pairs(x, y, k=2)
-    assert {(i, j) for i, j, _, _ in pairs} == {(i, 5 - i) for i in range(6)}
-    assert all(m > 1 for _, _, m, _ in pairs)
-
-
 def test_corpus_stats_and_map(corpus_store) -> None:
     stats = explore.corpus_stats(corpus_store, COLLECTION)
     assert stats.documents == 9 and stats.chunks == 11
