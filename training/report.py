@@ -95,6 +95,9 @@ def render_markdown(report: dict[str, Any], published: dict[str, dict[str, float
     ]
     if run.get("heldout_after"):
         parts += ["## Held-out pairs (distillation space)", "",
+                  "MSE×100 to the teacher target of student(translation); accuracy of translation→English "
+                  "(src→trg) and English→translation retrieval among the held-out pairs of that language. "
+                  "'before' is the student as training starts (after the least-squares head, if any).", "",
                   "| lang | MSE×100 before | after | src→trg acc before | after "
                   "| trg→src acc before | after |",
                   "|---|---|---|---|---|---|---|"]
@@ -112,8 +115,39 @@ def render_markdown(report: dict[str, Any], published: dict[str, dict[str, float
                          f"{st['duplicate']} | "
                          f"{st['excluded']} | {st['over_cap']} | {st['train']} | {st['heldout']} |")
         parts.append("")
+    parts += ["## Method", "", *method_notes(cfg), ""]
     parts += ["## Config", "", "```yaml", _yaml(cfg), "```", ""]
     return "\n".join(parts)
+
+
+def method_notes(cfg: dict[str, Any]) -> list[str]:
+    """The choices a reader needs to interpret the numbers, derived from the config."""
+    notes = [
+        f"- Target: the teacher's {'normalized' if cfg.get('normalize_target') else 'un-normalized'} "
+        "sentence embedding of the English side; the student is trained without its final Normalize "
+        "layer (an L2-normalized output cannot match un-normalized targets under MSE), which is put "
+        "back when saving, so the saved model outputs unit vectors like the base model.",
+    ]
+    mode = cfg.get("prompt_mode", "random")
+    if mode == "random":
+        notes.append("- Prompts: each student input (English and translation) gets the E5 `query: ` or "
+                     "`passage: ` prompt at random (50/50), so both prompted uses land in the teacher "
+                     "space; the saved model keeps the E5 prompts. The teacher sees plain text.")
+    else:
+        notes.append(f"- Prompts while training: `{mode}`.")
+    if cfg.get("init_projection") == "lstsq":
+        notes.append(f"- Head: a Dense 384→384 layer initialised by ridge least squares from the student's "
+                     f"pooled output to the teacher targets on {cfg.get('init_pairs_per_lang')} training "
+                     "pairs per language (both sides) — the closed-form optimum of the MSE objective for "
+                     "that layer — then trained with the rest.")
+    frozen = "word embeddings frozen" if cfg.get("freeze_embeddings") else "word embeddings trained"
+    if cfg.get("freeze_layers"):
+        frozen += f", bottom {cfg['freeze_layers']} transformer layers frozen"
+    notes.append(f"- Trainable: {frozen}; max {cfg.get('max_seq_length')} tokens.")
+    if cfg.get("exclude_eval_sentences"):
+        notes.append("- Every sentence of the Tatoeba, STS17 and stsb_multi_mt files was removed from "
+                     "the training data (the Tatoeba-challenge and STSb-MT sources overlap the test sets).")
+    return notes
 
 
 def _yaml(data: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -66,7 +67,12 @@ def apply_prompts(texts: list[str], prompts: dict[str, str], mode: str, rng: ran
         return [query + t for t in texts]
     if mode == "document":
         return [document + t for t in texts]
-    return [(query if rng.random() < 0.5 else document) + t for t in texts]
+    # The choice depends on the text (and seed), not on its position: the same sentence always gets
+    # the same prompt, so the no-duplicates batch sampler of the ranking objective still sees it
+    # as a duplicate.
+    salt = str(rng.random())
+    return [(query if hashlib.blake2b((salt + t).encode(), digest_size=1).digest()[0] < 128 else document) + t
+            for t in texts]
 
 
 def encode_raw(model: Any, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
