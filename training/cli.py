@@ -180,7 +180,8 @@ def register_data_commands(app: typer.Typer) -> None:
         inputs: Annotated[list[Path], typer.Argument(help="en-XXX.tsv[.gz] files or folders of them.")],
         out: Annotated[Path, typer.Option(help="Folder for the filtered en-XXX.tsv.gz files.")],
         model: Annotated[str | None, typer.Option(help="Scoring model (default: settings).")] = None,
-        min_score: Annotated[float, typer.Option(help="Minimum margin score to keep.")] = 1.05,
+        min_score: Annotated[float, typer.Option(help="Minimum margin score to keep (model-dependent).")
+                             ] = 1.0,
         k: Annotated[int, typer.Option(help="Neighbours for the margin.")] = 4,
         langs: Annotated[str | None, typer.Option(help="Only these languages (folders).")] = None,
         check_language: Annotated[bool, typer.Option("--check-language/--no-check-language")] = True,
@@ -232,7 +233,7 @@ def register_data_commands(app: typer.Typer) -> None:
         src_file: Annotated[Path, typer.Argument(help="Sentences, one per line (language A).")],
         tgt_file: Annotated[Path, typer.Argument(help="Sentences, one per line (language B).")],
         model: Annotated[str | None, typer.Option(help="Model name or folder.")] = None,
-        threshold: Annotated[float, typer.Option(help="Minimum margin score.")] = 1.05,
+        threshold: Annotated[float, typer.Option(help="Minimum margin score (model-dependent).")] = 1.0,
         mode: Annotated[str, typer.Option(help="forward | backward | intersection | union")] = "intersection",
         k: Annotated[int, typer.Option(help="Neighbours for the margin.")] = 4,
         out: Annotated[Path | None, typer.Option(help="Write score<TAB>src<TAB>tgt here (else stdout).")

@@ -69,7 +69,7 @@ def _chunks(it: Iterator[tuple[str, str, str]], size: int) -> Iterator[list[tupl
 class PairFilter:
     """Stateful filter over one language's stream (dedup spans chunks)."""
 
-    def __init__(self, lang: str, embed: Embed, min_score: float = 1.05, k: int = 4,
+    def __init__(self, lang: str, embed: Embed, min_score: float = 1.0, k: int = 4,
                  check_language: bool = True, chunk_size: int = 2000) -> None:
         self.stats = FilterStats(lang)
         self.iso1 = to_iso1(lang)
@@ -120,7 +120,7 @@ class PairFilter:
             yield en, tr, float(m), float(c)
 
 
-def filter_file(path: Path, out_dir: Path, embed: Embed, min_score: float = 1.05, k: int = 4,
+def filter_file(path: Path, out_dir: Path, embed: Embed, min_score: float = 1.0, k: int = 4,
                 check_language: bool = True, chunk_size: int = 2000, lang: str | None = None,
                 on_chunk: Callable[[int], None] | None = None) -> FilterStats:
     """Filter one en-XXX.tsv[.gz] into out_dir/en-XXX.tsv.gz (same format), returning the counts."""
