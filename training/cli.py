@@ -109,6 +109,8 @@ def register(app: typer.Typer) -> None:
         keep_layers: Annotated[int | None, typer.Option(help="Keep k evenly spaced layers.")] = None,
         freeze_layers: Annotated[int | None, typer.Option(help="Freeze the bottom k layers.")] = None,
         init_projection: Annotated[str | None, typer.Option(help="none | lstsq")] = None,
+        filter_min_score: Annotated[float | None, typer.Option(
+            help="Filter the training pairs first: keep margin ≥ this (turns on `filter:`).")] = None,
         resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
         evaluate: Annotated[bool, typer.Option(help="Evaluate teacher, untrained and trained student.")
                             ] = True,
@@ -137,6 +139,8 @@ def register(app: typer.Typer) -> None:
             "device": device or (settings.device if config is None else None), "objective": objective,
             "freeze_embeddings": freeze_embeddings, "keep_layers": keep_layers,
             "freeze_layers": freeze_layers, "init_projection": init_projection, "eval_dir": data_dir,
+            # A mapping merges into the config file's `filter:` (model, check_lang… stay as set there).
+            "filter": {"min_score": filter_min_score} if filter_min_score is not None else None,
         }
         try:
             cfg = TrainConfig.from_yaml(config, overrides)
@@ -238,12 +242,18 @@ def register_data_commands(app: typer.Typer) -> None:
         k: Annotated[int, typer.Option(help="Neighbours for the margin.")] = 4,
         out: Annotated[Path | None, typer.Option(help="Write score<TAB>src<TAB>tgt here (else stdout).")
                        ] = None,
+        backend: Annotated[str, typer.Option(help="k-NN search: auto (exact up to 20k sentences a side, "
+                                             "then Qdrant) | exact | qdrant")] = "auto",
+        qdrant_url: Annotated[str | None, typer.Option(help="Qdrant server for the qdrant backend "
+                                                       "(default: in-memory local mode).")] = None,
     ) -> None:
-        """Find translation pairs between two unaligned files with margin scoring (exact search)."""
-        from training.mining import mine
+        """Find translation pairs between two unaligned files with margin scoring."""
+        from training.mining import QDRANT_MIN_SENTENCES, mine, resolve_backend
 
         if mode not in ("forward", "backward", "intersection", "union"):
             raise fail(f"unknown --mode {mode}")
+        if backend not in ("auto", "exact", "qdrant"):
+            raise fail(f"unknown --backend {backend}")
         for p in (src_file, tgt_file):
             if not p.is_file():
                 raise fail(f"{p}: no such file")
@@ -254,7 +264,13 @@ def register_data_commands(app: typer.Typer) -> None:
         with err.status(f"Embedding {len(src)} + {len(tgt)} sentences…"):
             a = encoder.encode_queries(src, batch_size=settings.batch_size)
             b = encoder.encode_queries(tgt, batch_size=settings.batch_size)
-        pairs = mine(a, b, k=k, mode=mode, threshold=threshold)  # type: ignore[arg-type]
+        chosen = resolve_backend(backend, len(src), len(tgt))  # type: ignore[arg-type]
+        if chosen == "qdrant" and qdrant_url is None and max(len(src), len(tgt)) > QDRANT_MIN_SENTENCES:
+            # Local mode is a brute-force scan in Python: correct, but only a server bounds memory.
+            err.print("[yellow]hint:[/] pass --qdrant-url for large inputs (local mode holds every vector)")
+        with err.status(f"Mining ({chosen} k-NN)…"):
+            pairs = mine(a, b, k=k, mode=mode, threshold=threshold,  # type: ignore[arg-type]
+                         backend=chosen, qdrant_url=qdrant_url)
         lines = [f"{p.score:.4f}\t{src[p.src]}\t{tgt[p.tgt]}" for p in pairs]
         if out is not None:
             out.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")

@@ -11,6 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 PromptMode = Literal["random", "none", "query", "document"]
 
 
+class FilterConfig(BaseModel):
+    """Score the training pairs with `training.filtering` before training (LaBSE-style cleaning)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None  # scoring model; None = the student base
+    min_score: float = 1.0  # minimum margin (E5 cosines are compressed: real pairs score ~1.1+)
+    k: int = 4
+    check_lang: bool = True
+    chunk_size: int = 2000
+
+
 class TrainConfig(BaseModel):
     """Everything a distillation run depends on; saved next to the model and in the report."""
 
@@ -28,6 +40,8 @@ class TrainConfig(BaseModel):
     # Drop every sentence of the eval sets (found in eval_dir) from training.
     exclude_eval_sentences: bool = True
     eval_dir: Path | None = None
+    # Margin / language / duplicate filter on the training pairs (not the held-out ones); off if None.
+    filter: FilterConfig | None = None
 
     # Teacher target: the raw (un-normalized) output unless told otherwise.
     normalize_target: bool = False
@@ -83,7 +97,11 @@ class TrainConfig(BaseModel):
                 raise ValueError(f"{path}: expected a mapping of options")
             data.update(loaded)
         for k, v in (overrides or {}).items():
-            if v is not None:
+            if v is None:
+                continue
+            if isinstance(v, dict) and isinstance(data.get(k), dict):
+                data[k] = {**data[k], **v}  # a flag sets one field of a nested option, not all of it
+            else:
                 data[k] = v
         return cls(**data)
 

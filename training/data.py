@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from training.langs import to_iso3
 
@@ -203,13 +203,18 @@ class ParallelData:
     train: list[Pair]
     heldout: list[Pair]
     stats: dict[str, LangStats]
+    # Per language, the counts of the training config's `filter:` (training.filtering), when it ran.
+    filtered: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def langs(self) -> list[str]:
         return sorted({p.lang for p in self.train})
 
-    def summary(self) -> dict[str, dict[str, int]]:
-        return {lang: st.to_dict() for lang, st in sorted(self.stats.items())}
+    def summary(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {lang: dict(st.to_dict()) for lang, st in sorted(self.stats.items())}
+        for lang, counts in self.filtered.items():
+            out.setdefault(lang, {})["filter"] = counts
+        return out
 
     def malformed_total(self) -> int:
         return sum(st.malformed for st in self.stats.values())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rosetta.langid import UNDETERMINED, detect
-from training.data import LangStats, TsvSource, lang_from_filename
+from training.data import LangStats, Pair, TsvSource, lang_from_filename
 from training.langs import to_iso1
 from training.mining import score_aligned
 
@@ -142,3 +143,30 @@ def filter_file(path: Path, out_dir: Path, embed: Embed, min_score: float = 1.0,
         flt.stats.malformed = ls.malformed
         flt.stats.read += ls.malformed
     return flt.stats
+
+
+def filter_pairs(pairs: list[Pair], embed: Embed, min_score: float = 1.0, k: int = 4,
+                 check_language: bool = True, chunk_size: int = 2000,
+                 on_chunk: Callable[[int], None] | None = None) -> tuple[list[Pair], dict[str, FilterStats]]:
+    """Filter already-loaded pairs (the training config's `filter:`), one PairFilter per language.
+
+    Returns the survivors in their original order (the loader interleaved the languages on purpose)
+    and the per-language counts.
+    """
+    by_lang: dict[str, list[Pair]] = {}
+    for p in pairs:
+        by_lang.setdefault(p.lang, []).append(p)
+    stats: dict[str, FilterStats] = {}
+    kept: Counter[tuple[str, str, str]] = Counter()
+    for lang, items in sorted(by_lang.items()):
+        flt = PairFilter(lang, embed, min_score, k, check_language, chunk_size)
+        for en, tr, _, _ in flt.run(((lang, p.english, p.translation) for p in items), on_chunk):
+            kept[(lang, en, tr)] += 1
+        stats[lang] = flt.stats
+    survivors = []
+    for p in pairs:  # a Counter, not a set: repeated pairs (dedup off) keep as many copies as survived
+        key = (p.lang, p.english, p.translation)
+        if kept[key] > 0:
+            kept[key] -= 1
+            survivors.append(p)
+    return survivors, stats

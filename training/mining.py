@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+from uuid import uuid4
 
 import numpy as np
 
 MiningMode = Literal["forward", "backward", "intersection", "union"]
+Backend = Literal["auto", "exact", "qdrant"]
 CHUNK = 2048
+# Above this many sentences on either side, "auto" hands the k-NN to Qdrant: the exact search's
+# CHUNK × len(keys) similarity block grows with the key count, and a Qdrant server (HNSW) keeps the
+# vectors and the search out of this process.
+QDRANT_MIN_SENTENCES = 20_000
+QDRANT_BATCH = 256
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -39,6 +46,56 @@ def knn(queries: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.n
         idx_out[start : start + CHUNK] = np.take_along_axis(part, order, axis=1)
         sims_out[start : start + CHUNK] = np.take_along_axis(part_sims, order, axis=1)
     return sims_out, idx_out
+
+
+def qdrant_knn(queries: np.ndarray, keys: np.ndarray, k: int, url: str | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Same contract as `knn`, computed by Qdrant: a server at `url`, else in-memory local mode.
+
+    The keys go into a throwaway collection (deleted afterwards); queries are sent in batches so
+    neither side needs a query × key matrix here. A server answers from its HNSW index (approximate).
+    """
+    from qdrant_client import QdrantClient, models
+
+    q, kk = _unit(queries), _unit(keys)
+    k = min(k, len(kk))
+    client = QdrantClient(url=url) if url else QdrantClient(location=":memory:")
+    name = f"rosetta-mine-{uuid4().hex[:12]}"
+    client.create_collection(name, vectors_config=models.VectorParams(size=kk.shape[1],
+                                                                      distance=models.Distance.COSINE))
+    try:
+        for start in range(0, len(kk), QDRANT_BATCH):
+            block = kk[start : start + QDRANT_BATCH]
+            client.upsert(name, models.Batch(ids=list(range(start, start + len(block))),
+                                             vectors=block.tolist()), wait=True)
+        sims_out = np.empty((len(q), k), dtype=np.float32)
+        idx_out = np.empty((len(q), k), dtype=np.int64)
+        for start in range(0, len(q), QDRANT_BATCH):
+            block = q[start : start + QDRANT_BATCH]
+            requests = [models.QueryRequest(query=v.tolist(), limit=k) for v in block]
+            for row, res in enumerate(client.query_batch_points(name, requests), start=start):
+                idx_out[row] = [int(p.id) for p in res.points]
+                sims_out[row] = [p.score for p in res.points]
+    finally:
+        client.delete_collection(name)
+        client.close()
+    return sims_out, idx_out
+
+
+def resolve_backend(backend: Backend, n_src: int, n_tgt: int) -> Literal["exact", "qdrant"]:
+    if backend == "auto":
+        return "qdrant" if max(n_src, n_tgt) > QDRANT_MIN_SENTENCES else "exact"
+    if backend not in ("exact", "qdrant"):
+        raise ValueError(f"unknown k-NN backend {backend!r}")
+    return backend
+
+
+def neighbours(queries: np.ndarray, keys: np.ndarray, k: int, backend: Literal["exact", "qdrant"],
+               qdrant_url: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The one k-NN entry point `mine` uses, so both backends feed the same margin code."""
+    if backend == "qdrant":
+        return qdrant_knn(queries, keys, k, qdrant_url)
+    return knn(queries, keys, k)
 
 
 def _ratio_margin(cos: np.ndarray, src_avg: np.ndarray, tgt_avg: np.ndarray) -> np.ndarray:
@@ -67,17 +124,20 @@ class MinedPair:
 
 
 def mine(src: np.ndarray, tgt: np.ndarray, k: int = 4, mode: MiningMode = "intersection",
-         threshold: float = 1.0, candidates: int = 8) -> list[MinedPair]:
+         threshold: float = 1.0, candidates: int = 8, backend: Backend = "auto",
+         qdrant_url: str | None = None) -> list[MinedPair]:
     """Candidate translation pairs between two unaligned sets, best margin first.
 
     forward: each source's best target; backward: each target's best source; intersection: pairs
-    both directions agree on (high precision); union: either, each pair once.
+    both directions agree on (high precision); union: either, each pair once. The k-NN is exact
+    (numpy) for small sets and Qdrant above QDRANT_MIN_SENTENCES (backend="auto").
     """
     if len(src) == 0 or len(tgt) == 0:
         return []
+    chosen_backend = resolve_backend(backend, len(src), len(tgt))
     s, t = _unit(src), _unit(tgt)
-    fwd_sims, fwd_idx = knn(s, t, max(k, candidates))
-    bwd_sims, bwd_idx = knn(t, s, max(k, candidates))
+    fwd_sims, fwd_idx = neighbours(s, t, max(k, candidates), chosen_backend, qdrant_url)
+    bwd_sims, bwd_idx = neighbours(t, s, max(k, candidates), chosen_backend, qdrant_url)
     src_avg = fwd_sims[:, :k].mean(axis=1)
     tgt_avg = bwd_sims[:, :k].mean(axis=1)
     # Re-rank each side's cosine candidates by margin: the best cosine is not always the best margin.

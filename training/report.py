@@ -115,9 +115,26 @@ def render_markdown(report: dict[str, Any], published: dict[str, dict[str, float
                          f"{st['duplicate']} | "
                          f"{st['excluded']} | {st['over_cap']} | {st['train']} | {st['heldout']} |")
         parts.append("")
+        parts += filter_table(run["data"], cfg.get("filter"))
     parts += ["## Method", "", *method_notes(cfg), ""]
     parts += ["## Config", "", "```yaml", _yaml(cfg), "```", ""]
     return "\n".join(parts)
+
+
+def filter_table(data: dict[str, Any], fcfg: dict[str, Any] | None) -> list[str]:
+    """Markdown lines for the `filter:` counts (train pairs only; 'train' above is after it)."""
+    rows = {lang: st["filter"] for lang, st in data.items() if st.get("filter")}
+    if not rows or not fcfg:
+        return []
+    lines = [f"### Filter (model `{fcfg.get('model') or 'student base'}`, margin ≥ {fcfg['min_score']}, "
+             f"k={fcfg['k']}, language check {'on' if fcfg.get('check_lang') else 'off'})", "",
+             "| lang | scored | kept | dropped | duplicate | wrong lang (en) | wrong lang (translation) "
+             "| low score | median margin |", "|---|---|---|---|---|---|---|---|---|"]
+    for lang, f in rows.items():
+        lines.append(f"| {lang} | {f['read']} | {f['kept']} | {f['dropped']} | {f['duplicate']} | "
+                     f"{f['wrong_lang_english']} | {f['wrong_lang_translation']} | {f['low_score']} | "
+                     f"{f.get('median_margin', '–')} |")
+    return [*lines, ""]
 
 
 def method_notes(cfg: dict[str, Any]) -> list[str]:

@@ -16,8 +16,8 @@ from rich.console import Console
 
 from rosetta.progress import make_progress
 from rosetta.settings import resolve_device
-from training.config import TrainConfig
-from training.data import Pair, ParallelData, load_parallel, source_from_spec
+from training.config import FilterConfig, TrainConfig
+from training.data import Pair, ParallelData, ParallelDataError, load_parallel, source_from_spec
 from training.evaluation.heldout import heldout_metrics, mean_over_langs
 from training.evaluation.runner import default_eval_dir
 from training.student import (
@@ -171,7 +171,7 @@ class TrainResult:
     output_dir: Path
     config: TrainConfig
     student: StudentInfo
-    data: dict[str, dict[str, int]]
+    data: dict[str, dict[str, Any]]
     teacher_identity: dict[str, Any]
     heldout_before: dict[str, dict[str, float]]
     heldout_after: dict[str, dict[str, float]]
@@ -216,14 +216,51 @@ def init_projection(cfg: TrainConfig, student: Any, info: StudentInfo, data: Par
     return add_projection(student, w, b, device), info
 
 
-def prepare_data(cfg: TrainConfig) -> ParallelData:
+def prepare_data(cfg: TrainConfig, models_dir: Path | None = None, device: str = "cpu",
+                 console: Console | None = None) -> ParallelData:
     eval_dir = default_eval_dir(cfg.eval_dir)
     exclude = eval_sentences(eval_dir) if cfg.exclude_eval_sentences and eval_dir else None
     sources = [source_from_spec(s, cfg.languages) for s in cfg.data]
-    return load_parallel(
+    data = load_parallel(
         sources, langs=cfg.languages, max_pairs_per_lang=cfg.max_pairs_per_lang, max_chars=cfg.max_chars,
         dedup=cfg.dedup, exclude=exclude, heldout_per_lang=cfg.heldout_per_lang, seed=cfg.seed,
     )
+    if cfg.filter is not None:
+        if models_dir is None:
+            raise ValueError("the data filter needs models_dir to load its scoring model")
+        filter_training_pairs(cfg, cfg.filter, data, models_dir, device, console or Console(stderr=True))
+    return data
+
+
+def filter_training_pairs(cfg: TrainConfig, fc: FilterConfig, data: ParallelData, models_dir: Path,
+                          device: str, console: Console) -> None:
+    """Apply the `filter:` option to data.train in place, recording per-language counts in data.filtered.
+
+    Runs after the cap and the held-out split: scoring costs an embedding per sentence, so only the
+    pairs that would be trained on are scored, and the held-out set stays the same with or without
+    the filter (runs stay comparable).
+    """
+    from rosetta.models import Encoder
+    from training.filtering import filter_pairs
+
+    encoder = Encoder.load(fc.model or cfg.student, models_dir, device)
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return encoder.encode_queries(texts, batch_size=cfg.teacher_batch_size)
+
+    with make_progress(console) as bar:
+        task = bar.add_task("filter", total=len(data.train), unit="pair")
+        kept, stats = filter_pairs(data.train, embed, fc.min_score, fc.k, fc.check_lang, fc.chunk_size,
+                                   on_chunk=lambda n: bar.advance(task, n))
+    data.train = kept
+    for lang, st in stats.items():
+        data.stats[lang].train = st.kept
+        data.filtered[lang] = {k: v for k, v in st.to_dict().items() if k != "lang"}
+    empty = sorted(lang for lang, st in stats.items() if st.kept == 0)
+    if empty:
+        raise ParallelDataError(f"the filter (margin ≥ {fc.min_score}) kept no pair for: {', '.join(empty)}")
+    console.print("filter: kept " + ", ".join(f"{lang} {st.kept}/{st.read}" for lang, st in stats.items())
+                  + f" (margin ≥ {fc.min_score}, k={fc.k})")
 
 
 def train(cfg: TrainConfig, models_dir: Path, resume: bool = False, console: Console | None = None
@@ -241,7 +278,7 @@ def train(cfg: TrainConfig, models_dir: Path, resume: bool = False, console: Con
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_config.yaml").write_text(cfg.to_yaml())
 
-    data = prepare_data(cfg)
+    data = prepare_data(cfg, models_dir, device, console)
     console.print(f"data: {len(data.train)} train / {len(data.heldout)} held-out pairs, "
                   f"langs {', '.join(data.langs)}; malformed lines skipped: {data.malformed_total()}")
 

