@@ -24,6 +24,9 @@ class RateColumn(TextColumn):
         from rich.text import Text
 
         speed = task.finished_speed or task.speed
+        if not speed and task.finished and task.elapsed:
+            # rich only samples speed while a task advances; a burst that ends at once has none.
+            speed = task.completed / task.elapsed
         unit = task.fields.get("unit", "it")
         return Text(f"{speed:,.1f} {unit}/s" if speed else f"- {unit}/s", style="cyan")
 
