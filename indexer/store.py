@@ -329,7 +329,12 @@ class QdrantStore:
     def _index_fields(self, collection: str, extra: Sequence[str]) -> None:
         if self.kind == "embedded":
             return  # local mode scans everything; payload indexes are a server feature
-        specs: list[tuple[str, Any]] = [(f, models.PayloadSchemaType.KEYWORD) for f in KEYWORD_FIELDS]
+        specs: list[tuple[str, Any]] = [
+            # `source` also serves the search's path-prefix filter (MatchPrefix) from the index.
+            (f, models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, prefix=True)
+             if f == "source" else models.PayloadSchemaType.KEYWORD)
+            for f in KEYWORD_FIELDS
+        ]
         specs += [(f, models.PayloadSchemaType.KEYWORD) for f in extra]
         specs += [("ingested_at", models.PayloadSchemaType.DATETIME),
                   ("chunk_index", models.PayloadSchemaType.INTEGER)]
