@@ -14,6 +14,8 @@ from uuid import uuid4
 
 import numpy as np
 
+from training.evaluation.metrics import unit_rows
+
 MiningMode = Literal["forward", "backward", "intersection", "union"]
 Backend = Literal["auto", "exact", "qdrant"]
 CHUNK = 2048
@@ -24,17 +26,12 @@ QDRANT_MIN_SENTENCES = 20_000
 QDRANT_BATCH = 256
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def knn(queries: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k cosine neighbours of each query among keys: (similarities, indices), best first.
 
     Chunked so memory stays at CHUNK × len(keys) floats whatever the query count.
     """
-    q, kk = _unit(queries), _unit(keys)
+    q, kk = unit_rows(queries), unit_rows(keys)
     k = min(k, len(kk))
     sims_out = np.empty((len(q), k), dtype=np.float32)
     idx_out = np.empty((len(q), k), dtype=np.int64)
@@ -57,7 +54,7 @@ def qdrant_knn(queries: np.ndarray, keys: np.ndarray, k: int, url: str | None = 
     """
     from qdrant_client import QdrantClient, models
 
-    q, kk = _unit(queries), _unit(keys)
+    q, kk = unit_rows(queries), unit_rows(keys)
     k = min(k, len(kk))
     client = QdrantClient(url=url) if url else QdrantClient(location=":memory:")
     name = f"rosetta-mine-{uuid4().hex[:12]}"
@@ -108,7 +105,7 @@ def score_aligned(src: np.ndarray, tgt: np.ndarray, k: int = 4) -> tuple[np.ndar
     Used to filter a parallel corpus: a real translation scores a margin well above 1, a wrong
     pairing scores near or below 1.
     """
-    s, t = _unit(src), _unit(tgt)
+    s, t = unit_rows(src), unit_rows(tgt)
     cos = np.sum(s * t, axis=1)
     src_avg = knn(s, t, k)[0].mean(axis=1)
     tgt_avg = knn(t, s, k)[0].mean(axis=1)
@@ -135,7 +132,7 @@ def mine(src: np.ndarray, tgt: np.ndarray, k: int = 4, mode: MiningMode = "inter
     if len(src) == 0 or len(tgt) == 0:
         return []
     chosen_backend = resolve_backend(backend, len(src), len(tgt))
-    s, t = _unit(src), _unit(tgt)
+    s, t = unit_rows(src), unit_rows(tgt)
     fwd_sims, fwd_idx = neighbours(s, t, max(k, candidates), chosen_backend, qdrant_url)
     bwd_sims, bwd_idx = neighbours(t, s, max(k, candidates), chosen_backend, qdrant_url)
     src_avg = fwd_sims[:, :k].mean(axis=1)

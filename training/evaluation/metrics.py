@@ -3,47 +3,35 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def rankdata(values: np.ndarray) -> np.ndarray:
-    """Ranks starting at 1, ties get the mean rank (as scipy.stats.rankdata 'average')."""
-    values = np.asarray(values, dtype=np.float64)
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), dtype=np.float64)
-    sorted_vals = values[order]
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and sorted_vals[j + 1] == sorted_vals[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return ranks
+    """Ranks starting at 1, ties get the mean rank."""
+    return stats.rankdata(np.asarray(values, dtype=np.float64), method="average")
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation (Pearson on average ranks)."""
-    ra, rb = rankdata(a), rankdata(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    denom = float(np.sqrt((ra**2).sum() * (rb**2).sum()))
-    return float((ra * rb).sum() / denom) if denom else 0.0
+    """Spearman rank correlation; 0.0 where it is undefined (a constant side)."""
+    rho = stats.spearmanr(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)).statistic
+    return 0.0 if np.isnan(rho) else float(rho)
 
 
 def paired_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sum(_unit(a) * _unit(b), axis=1)
+    return np.sum(unit_rows(a) * unit_rows(b), axis=1)
 
 
 def retrieval_accuracy(queries: np.ndarray, candidates: np.ndarray) -> float:
     """Fraction of queries i whose nearest candidate (cosine) is candidate i."""
     if len(queries) == 0:
         return 0.0
-    sims = _unit(queries) @ _unit(candidates).T
+    sims = unit_rows(queries) @ unit_rows(candidates).T
     return float(np.mean(np.argmax(sims, axis=1) == np.arange(len(queries))))
 
 
