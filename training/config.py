@@ -62,8 +62,13 @@ class TrainConfig(BaseModel):
     ranking_scale: float = 20.0
     ranking_margin: float = 0.3
     ranking_weight: float = 1.0
+    # What translations are ranked against: the student's English (LaBSE) or the fixed teacher
+    # targets (English keeps the teacher geometry); see training.losses.DistillRankingLoss.
+    ranking_target: Literal["student", "teacher"] = "student"
     mse_weight: float = 1.0
 
+    # Batches of similar-length pairs (less padding; no text twice in a batch either way).
+    group_by_length: bool = True
     epochs: float = 1.0
     max_steps: int = -1
     batch_size: int = 64

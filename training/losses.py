@@ -33,21 +33,34 @@ def additive_margin_ranking(src: Tensor, trg: Tensor, scale: float = 20.0, margi
 
 
 class DistillRankingLoss(nn.Module):
-    """weights.mse × MSE(student(x), teacher(en)) + weights.ranking × margin ranking(en ↔ x)."""
+    """weights.mse × MSE(student(x), teacher(en)) + weights.ranking × margin ranking(en ↔ x).
+
+    `ranking_target="student"` ranks student(x) against student(en), as LaBSE's dual encoder does;
+    both sides move, and the in-batch negatives also spread the English sentences apart, which
+    costs monolingual STS. `"teacher"` ranks student(x) against the fixed teacher(en) vectors
+    instead: only the other languages are pulled into place and English keeps the teacher's
+    geometry (held there by the MSE part).
+    """
 
     def __init__(self, model: Any, mse_weight: float = 1.0, ranking_weight: float = 1.0,
-                 scale: float = 20.0, margin: float = 0.3) -> None:
+                 scale: float = 20.0, margin: float = 0.3, ranking_target: str = "student") -> None:
         super().__init__()
+        if ranking_target not in ("student", "teacher"):
+            raise ValueError(f"ranking_target must be student or teacher, not {ranking_target!r}")
         self.model = model
         self.mse_weight = mse_weight
         self.ranking_weight = ranking_weight
         self.scale = scale
         self.margin = margin
+        self.ranking_target = ranking_target
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
         from sentence_transformers.base.losses.merged_forward import embed_columns
 
-        embeddings = embed_columns(self.model, sentence_features)
+        return self.combine(embed_columns(self.model, sentence_features), labels)
+
+    def combine(self, embeddings: list[Tensor], labels: Tensor | None) -> Tensor:
+        """The loss from the (english, translation) embeddings and the teacher targets."""
         total = torch.zeros((), device=embeddings[0].device)
         if self.mse_weight:
             if labels is None:
@@ -56,13 +69,19 @@ class DistillRankingLoss(nn.Module):
             mse = torch.stack([F.mse_loss(e, target) for e in embeddings]).mean()
             total = total + self.mse_weight * mse
         if self.ranking_weight:
+            if self.ranking_target == "teacher":
+                if labels is None:
+                    raise ValueError("ranking against the teacher needs teacher embeddings as labels")
+                english = labels.detach().to(embeddings[1].dtype)
+            else:
+                english = embeddings[0]
             total = total + self.ranking_weight * additive_margin_ranking(
-                embeddings[0], embeddings[1], self.scale, self.margin)
+                english, embeddings[1], self.scale, self.margin)
         return total
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"mse_weight": self.mse_weight, "ranking_weight": self.ranking_weight,
-                "scale": self.scale, "margin": self.margin}
+                "scale": self.scale, "margin": self.margin, "ranking_target": self.ranking_target}
 
 
 def build_loss(cfg: TrainConfig, student: Any) -> nn.Module:
@@ -72,4 +91,5 @@ def build_loss(cfg: TrainConfig, student: Any) -> nn.Module:
         return MSELoss(student)
     mse_weight = cfg.mse_weight if cfg.objective == "mse+ranking" else 0.0
     return DistillRankingLoss(student, mse_weight=mse_weight, ranking_weight=cfg.ranking_weight,
-                              scale=cfg.ranking_scale, margin=cfg.ranking_margin)
+                              scale=cfg.ranking_scale, margin=cfg.ranking_margin,
+                              ranking_target=cfg.ranking_target)

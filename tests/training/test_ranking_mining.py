@@ -12,7 +12,7 @@ import torch
 
 from rosetta.models import Encoder
 from training.filtering import filter_file
-from training.losses import additive_margin_ranking
+from training.losses import DistillRankingLoss, additive_margin_ranking
 from training.mining import knn, mine, precision_recall_f1, resolve_backend, score_aligned
 
 from .conftest import PAIRS, write_tsv
@@ -28,6 +28,23 @@ def test_margin_makes_ranking_loss_larger() -> None:
     # Perfectly separated pairs: still the margin costs something (the positive is handicapped).
     eye = torch.eye(4)
     assert additive_margin_ranking(eye, eye, margin=0.3) > additive_margin_ranking(eye, eye, margin=0.0)
+
+
+@pytest.mark.parametrize("target", ["student", "teacher"])
+def test_ranking_against_teacher_leaves_english_alone(target: str) -> None:
+    g = torch.Generator().manual_seed(1)
+    teacher = torch.randn(8, 16, generator=g)
+    english = (teacher + 0.1 * torch.randn(8, 16, generator=g)).requires_grad_()
+    translation = (teacher + 0.5 * torch.randn(8, 16, generator=g)).requires_grad_()
+    loss = DistillRankingLoss(model=None, mse_weight=0.0, ranking_weight=1.0, ranking_target=target)
+    value = loss.combine([english, translation], teacher)
+    value.backward()
+    assert translation.grad is not None and translation.grad.abs().sum() > 0
+    english_moves = english.grad is not None and bool(english.grad.abs().sum() > 0)
+    # Against the fixed teacher vectors only the translations are pushed; LaBSE-style both sides.
+    assert english_moves == (target == "student")
+    if target == "teacher":
+        assert torch.isclose(value, additive_margin_ranking(teacher, translation, margin=0.3))
 
 
 def test_knn_and_margin_on_vectors() -> None:
