@@ -71,7 +71,7 @@ def main() -> int:
 
     settings = Settings()
     device = resolve_device(settings.device)
-    encoder = Encoder.load(args.model, settings.models_dir, device)
+    encoder = Encoder.load(args.model, settings.models_dir, device, settings.precision)
     pipeline_s = encoder_s = 0.0
     # CPU seconds of this process (all threads): robust to other processes loading the machine,
     # which makes wall-clock rates on a shared box swing by ±30 % from one minute to the next.

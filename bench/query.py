@@ -132,7 +132,7 @@ def main() -> None:
                     help="build in an on-disk embedded store (slow to build: one commit per point)")
     args = ap.parse_args()
     settings = Settings()
-    encoder = Encoder.load(settings.model, settings.models_dir, "cpu")
+    encoder = Encoder.load(settings.model, settings.models_dir, "cpu", settings.precision)
     import torch
 
     passages = corpus_passages()

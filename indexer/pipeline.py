@@ -150,7 +150,8 @@ class Index:
         if encoder is None:
             from rosetta.settings import resolve_device
 
-            encoder = Encoder.load(settings.model, settings.models_dir, resolve_device(settings.device))
+            encoder = Encoder.load(settings.model, settings.models_dir, resolve_device(settings.device),
+                                   settings.precision)
         store = open_store(settings)
         try:
             index = cls(store, encoder, collection or settings.collection, batch_size=settings.batch_size,

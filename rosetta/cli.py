@@ -40,12 +40,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_encoder(settings: Settings, model: str | None = None) -> Encoder:
+def load_encoder(settings: Settings, model: str | None = None, precision: str | None = None) -> Encoder:
     """Load the configured (or given) model, turning lookup failures into clean CLI errors."""
     reference = model or settings.model
     try:
         with err.status(f"Loading model {reference}…"):
-            return Encoder.load(reference, settings.models_dir, resolve_device(settings.device))
+            return Encoder.load(reference, settings.models_dir, resolve_device(settings.device),
+                                precision or settings.precision)
     except ModelNotFoundError as exc:
         raise fail(str(exc)) from None
 

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     device: str = Field("auto", description="auto (cuda if available, else cpu), cpu, cuda, mps.")
     batch_size: int = Field(32, ge=1)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="Encoding precision: auto = bf16 where the CPU/GPU computes it natively.")
     # Collection-creation options passed through to Qdrant (useful for a distributed cluster).
     shard_number: int | None = Field(None, ge=1)
     replication_factor: int | None = Field(None, ge=1)

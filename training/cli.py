@@ -34,7 +34,8 @@ def cached_eval(settings: Settings, model: str, data_dir: Path, tasks: list[str]
     """Evaluate `model`, memoised on disk by (weights, prompts, tasks, langs, data dir)."""
     from training.evaluation import evaluate_encoder
 
-    encoder = load_encoder(settings, model)
+    # Published scores are fp32 numbers; so are ours (the cache key does not hold the precision).
+    encoder = load_encoder(settings, model, precision="fp32")
     ident = encoder.identity
     key_src = json.dumps([ident.weights_sha256, ident.prompts, sorted(tasks), langs, stsb_langs,
                           str(data_dir.resolve())])

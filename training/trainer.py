@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from rosetta.models.precision import autocast, resolve_precision
 from rosetta.progress import make_progress
 from rosetta.settings import resolve_device
 from training.batching import LengthGroupedBatchSampler
@@ -28,7 +29,6 @@ from training.student import (
     finalize_student,
     fit_linear_map,
     load_teacher,
-    mixed_precision,
 )
 from training.teacher_cache import TeacherCache, teacher_cache_key
 
@@ -210,7 +210,7 @@ def init_projection(cfg: TrainConfig, student: Any, info: StudentInfo, data: Par
     en = apply_prompts([data.train[i].english for i in idx], student.prompts, cfg.prompt_mode, rng)
     tr = apply_prompts([data.train[i].translation for i in idx], student.prompts, cfg.prompt_mode, rng)
     t0 = time.monotonic()
-    with mixed_precision(precision, device):
+    with autocast(precision, device):
         x = encode_raw(student, en + tr, "", cfg.batch_size)
     y = np.concatenate([targets[idx], targets[idx]])
     w, b = fit_linear_map(x, y)
@@ -219,16 +219,6 @@ def init_projection(cfg: TrainConfig, student: Any, info: StudentInfo, data: Par
                   f"MSE×100 {fit_mse:.3f} (before any step)")
     info.projection = "dense-lstsq"
     return add_projection(student, w, b, device), info
-
-
-def auto_precision(use_cuda: bool) -> str:
-    """bf16 autocast where the hardware computes bf16 natively (recent GPUs; CPUs with AVX512-BF16
-    or AMX, where it about doubles the training speed), else fp16 on GPU and fp32 on CPU."""
-    import torch
-
-    if use_cuda:
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
 
 
 def prepare_data(cfg: TrainConfig, models_dir: Path | None = None, device: str = "cpu",
@@ -298,7 +288,7 @@ def train(cfg: TrainConfig, models_dir: Path, resume: bool = False, console: Con
                   f"langs {', '.join(data.langs)}; malformed lines skipped: {data.malformed_total()}")
 
     use_cuda = device.startswith("cuda")
-    precision = auto_precision(use_cuda) if cfg.precision == "auto" else cfg.precision
+    precision = resolve_precision(cfg.precision, device)
     teacher = load_teacher(cfg.teacher, models_dir, device, normalized_target=cfg.normalize_target)
     ident = teacher.encoder.identity
     cache_root = cfg.cache_dir or (models_dir.parent / "teacher_cache")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from rosetta.models.precision import autocast, resolve_precision
 from rosetta.models.quiet import quiet_transformers
 from rosetta.models.registry import ModelNotFoundError, canonical_name, resolve
 
@@ -84,12 +85,15 @@ class Encoder:
     Callers use `encode_queries` / `encode_documents` and never write prompt prefixes.
     """
 
-    def __init__(self, model: Any, identity: ModelIdentity) -> None:
+    def __init__(self, model: Any, identity: ModelIdentity, precision: str = "fp32") -> None:
         self.model = model
         self.identity = identity
+        # Not part of the identity: bf16 and fp32 vectors of one model agree to cosine ≥ 0.9999.
+        self.precision = resolve_precision(precision, str(model.device))
 
     @classmethod
-    def load(cls, reference: str, models_dir: Path, device: str = "cpu") -> Encoder:
+    def load(cls, reference: str, models_dir: Path, device: str = "cpu", precision: str = "fp32"
+             ) -> Encoder:
         quiet_transformers()
         from sentence_transformers import SentenceTransformer
 
@@ -115,7 +119,7 @@ class Encoder:
             normalized=_ends_with_normalize(model),
             max_seq_length=int(model.max_seq_length or 512),
         )
-        return cls(model, identity)
+        return cls(model, identity, precision)
 
     @property
     def dim(self) -> int:
@@ -142,14 +146,15 @@ class Encoder:
                 ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            prompt=prefix,
-            batch_size=batch_size,
-            show_progress_bar=progress,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
+        with autocast(self.precision, str(self.model.device)):
+            vectors = self.model.encode(
+                list(texts),
+                prompt=prefix,
+                batch_size=batch_size,
+                show_progress_bar=progress,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 32,

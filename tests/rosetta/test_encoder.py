@@ -83,3 +83,18 @@ def test_unreachable_hub_is_a_clear_error(models_dir: Path, tmp_path: Path) -> N
     assert result.returncode == 2
     assert "could not load model 'someone/unknown-model'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bf16_encoding_matches_fp32(encoder, models_dir: Path) -> None:
+    from rosetta.models.precision import resolve_precision
+
+    assert resolve_precision("fp32", "cpu") == "fp32"
+    assert resolve_precision("auto", "cpu") in {"fp32", "bf16"}
+    texts = ["Tomatoes need full sun.", "Die Tomaten brauchen viel Sonne.", "トマトは日光が必要です。",
+             "La bolsa cayó un tres por ciento ayer."]
+    bf16 = Encoder(encoder.model, encoder.identity, precision="bf16")
+    assert bf16.precision == "bf16"
+    a, b = encoder.encode_documents(texts), bf16.encode_documents(texts)
+    assert not np.array_equal(a, b)  # the matmuls really ran in bf16
+    assert np.min(np.sum(a * b, axis=1)) > 0.999
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-4)
