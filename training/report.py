@@ -199,7 +199,7 @@ def write_model_card(model_dir: Path, report: dict[str, Any], published: dict[st
         f"# {model_dir.name}",
         "",
         "Multilingual student distilled with Rosetta (Reimers & Gurevych 2020): `student(en) ≈ teacher(en)` "
-        "and `student(x) ≈ teacher(en)` under MSE.",
+        f"and `student(x) ≈ teacher(en)`; objective `{cfg.get('objective', 'mse')}`.",
         "",
         f"- teacher: `{cfg['teacher']}` (target: "
         f"{'normalized' if cfg['normalize_target'] else 'un-normalized'} output)",
