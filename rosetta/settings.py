@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_MODEL = "multilingual-e5-small"
 
 
+# Compute precision of encoding and training; resolved in rosetta.models.precision.
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
 class Settings(BaseSettings):
     """Rosetta configuration; every field can be set with an env var `ROSETTA_<NAME>`."""
 
@@ -29,7 +33,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(32, ge=1)
     # fp32 by default: bf16 doubles ingest speed on AVX512-BF16 CPUs, but the pipeline's own work
     # (chunking, language id, upserts) then weighs more (bench/results/ingest_bf16.json); opt in.
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+    precision: Precision = Field(
         "fp32", description="Encoding precision: auto = bf16 where the CPU/GPU computes it natively.")
     # Collection-creation options passed through to Qdrant (useful for a distributed cluster).
     shard_number: int | None = Field(None, ge=1)

@@ -24,7 +24,8 @@ def pack_batches(order: list[int], keys: list[tuple[str, ...]], batch_size: int,
     """First-fit of `order` (already sorted by length) into full batches whose texts are distinct.
 
     At most `open_limit` batches are open at once, so a batch only takes neighbours in the sort
-    order (similar lengths). Returns the full batches and the indices of the unfinished ones.
+    order (similar lengths). Returns the full batches and the unfinished ones (each still free of
+    repeated texts).
     """
     full: list[list[int]] = []
     closed_early: list[list[int]] = []
@@ -64,7 +65,6 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
         values = [dataset[c] for c in columns]
         self.keys: list[tuple[str, ...]] = list(zip(*values, strict=True))
         self.lengths = np.array([max(len(t) for t in row) for row in self.keys])
-        self.epoch = 0
 
     def __len__(self) -> int:
         n = len(self.keys)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rosetta.settings import Precision
+
 PromptMode = Literal["random", "none", "query", "document"]
 
 
@@ -83,7 +85,7 @@ class TrainConfig(BaseModel):
     cache_dir: Path | None = None  # teacher cache; default <models_dir>/../teacher_cache
     seed: int = 42
     device: str = "auto"
-    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    precision: Precision = "auto"
     teacher_batch_size: int = 128
 
     @field_validator("languages")

@@ -8,9 +8,6 @@ so indexes built either way agree. Weights stay fp32; only the matmuls run in th
 from __future__ import annotations
 
 import contextlib
-from typing import Literal
-
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 
 def resolve_precision(precision: str, device: str) -> str:
