@@ -111,11 +111,11 @@ def _check_store_free(settings: Settings) -> None:
     """The embedded store allows one process: fail now, clearly, rather than inside the web page."""
     if settings.qdrant_url:
         return
-    from indexer.store import QdrantStore, StoreError
+    from indexer.store import StoreError, open_embedded
     from rosetta.cli import fail
 
     try:
-        QdrantStore.embedded(Path(settings.qdrant_path)).close()
+        open_embedded(Path(settings.data_dir)).close()
     except StoreError as exc:
         raise fail(str(exc)) from None
 

@@ -21,7 +21,7 @@ import pandas as pd
 from qdrant_client import models
 
 from app.snippets import HEADING
-from indexer.store import QdrantStore, match
+from indexer.store import VectorStore, match
 from training.mining import mine
 
 MAP_TEXT_CHARS = 160  # hover text on the map: enough to recognise a passage
@@ -35,7 +35,7 @@ class CorpusStats:
     sources: pd.DataFrame  # source, chunks
 
 
-def corpus_stats(store: QdrantStore, collection: str, top_sources: int = 100) -> CorpusStats:
+def corpus_stats(store: VectorStore, collection: str, top_sources: int = 100) -> CorpusStats:
     """Counts per language and per source, from Qdrant facets (no full scan)."""
     chunks_by_lang = store.facet(collection, "lang", limit=1000)
     # Every document has exactly one chunk 0, so counting those counts documents; doc_lang is the
@@ -58,7 +58,7 @@ def corpus_stats(store: QdrantStore, collection: str, top_sources: int = 100) ->
     )
 
 
-def sample_vectors(store: QdrantStore, collection: str, n: int, *, langs: Sequence[str] = (),
+def sample_vectors(store: VectorStore, collection: str, n: int, *, langs: Sequence[str] = (),
                    ) -> tuple[np.ndarray, pd.DataFrame]:
     """Up to `n` chunk vectors with their payload summary.
 
@@ -104,7 +104,7 @@ def project_2d(vectors: np.ndarray, method: str = "auto") -> tuple[np.ndarray, s
     return (centred @ vt[:2].T).astype(np.float32), "pca"
 
 
-def map_frame(store: QdrantStore, collection: str, n: int = 1000, method: str = "auto",
+def map_frame(store: VectorStore, collection: str, n: int = 1000, method: str = "auto",
               ) -> tuple[pd.DataFrame, str]:
     vectors, meta = sample_vectors(store, collection, n)
     coords, used = project_2d(vectors, method)
@@ -117,7 +117,7 @@ def map_frame(store: QdrantStore, collection: str, n: int = 1000, method: str = 
 
 
 # ---- translation finder ---------------------------------------------------------------------
-def find_translations(store: QdrantStore, collection: str, lang_a: str, lang_b: str, *,
+def find_translations(store: VectorStore, collection: str, lang_a: str, lang_b: str, *,
                       sample: int = 500, k: int = 4, limit: int = 50,
                       min_margin: float = 1.0) -> pd.DataFrame:
     """Closest cross-lingual passage pairs between two languages, by margin score."""

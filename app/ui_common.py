@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from app.search import Searcher
-from indexer.store import CollectionNotFoundError, QdrantStore, StoreError
+from indexer.store import CollectionNotFoundError, QdrantStore, StoreError, VectorStore, open_embedded
 from rosetta.models import Encoder, ModelNotFoundError
 from rosetta.settings import Settings, resolve_device
 
@@ -43,17 +43,17 @@ def settings() -> Settings:
     return Settings()
 
 
-def _close_store(store: QdrantStore) -> None:
+def _close_store(store: VectorStore) -> None:
     store.close()
 
 
 @st.cache_resource(show_spinner="Opening the vector store…", on_release=_close_store)
 def _store(qdrant_url: str | None, path: str, api_key: str | None, grpc: bool, timeout: float
-           ) -> QdrantStore:
+           ) -> VectorStore:
     # Keyed by where the store is, so tests (and a changed setting) get the right one.
     if qdrant_url:
         return QdrantStore.server(qdrant_url, api_key, prefer_grpc=grpc, timeout=timeout)
-    return QdrantStore.embedded(Path(path))
+    return open_embedded(Path(path))
 
 
 @st.cache_resource(show_spinner="Loading the multilingual model (first time only, a few seconds)…")
@@ -61,8 +61,8 @@ def _encoder(model: str, models_dir: str, device: str, precision: str) -> Encode
     return Encoder.load(model, Path(models_dir), resolve_device(device), precision)
 
 
-def get_store(cfg: Settings) -> QdrantStore:
-    return _store(cfg.qdrant_url, str(cfg.qdrant_path), cfg.qdrant_api_key, cfg.qdrant_prefer_grpc,
+def get_store(cfg: Settings) -> VectorStore:
+    return _store(cfg.qdrant_url, str(cfg.data_dir), cfg.qdrant_api_key, cfg.qdrant_prefer_grpc,
                   cfg.qdrant_timeout)
 
 
@@ -80,11 +80,11 @@ def guarded(fn: Callable[[], T]) -> T:
         raise  # unreachable: st.stop() raises; keeps type checkers honest
 
 
-def store_or_stop(cfg: Settings) -> QdrantStore:
+def store_or_stop(cfg: Settings) -> VectorStore:
     return guarded(lambda: get_store(cfg))
 
 
-def choose_collection(store: QdrantStore, cfg: Settings) -> str:
+def choose_collection(store: VectorStore, cfg: Settings) -> str:
     """Sidebar picker over the store's collections (default: the configured one)."""
     names = guarded(store.collections)
     default = cfg.collection
@@ -95,7 +95,7 @@ def choose_collection(store: QdrantStore, cfg: Settings) -> str:
                                 help="Qdrant collection to search; `rosetta index --collection` makes more.")
 
 
-def collection_count(store: QdrantStore, collection: str) -> int:
+def collection_count(store: VectorStore, collection: str) -> int:
     try:
         return store.count(collection)
     except CollectionNotFoundError:
@@ -110,7 +110,7 @@ def empty_collection_notice(collection: str) -> None:
     )
 
 
-def searcher(cfg: Settings, store: QdrantStore, collection: str) -> Searcher:
+def searcher(cfg: Settings, store: VectorStore, collection: str) -> Searcher:
     encoder = guarded(lambda: get_encoder(cfg))
     return Searcher(encoder, store, collection)
 

@@ -65,7 +65,7 @@ def main() -> int:
     from indexer.discovery import discover
     from indexer.pipeline import Index
     from indexer.readers import ReadOptions, read_source
-    from indexer.store import QdrantStore
+    from indexer.store import open_embedded
     from rosetta.models import Encoder
     from rosetta.settings import Settings, resolve_device
 
@@ -81,7 +81,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rosetta-bench-") as tmp:
         folders = build_corpus(Path(tmp) / "corpus", args.sentences, args.languages, args.per_doc,
                                args.rounds)
-        store = QdrantStore.embedded(Path(tmp) / "qdrant")
+        store = open_embedded(Path(tmp))
         index = Index(store, encoder, "bench", batch_size=args.batch_size)
         index.ensure()
         # Warm both sides up: the encoder's first batches, langdetect's profiles, the vocab scan.

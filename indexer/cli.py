@@ -93,6 +93,7 @@ def index_command(
 
 
 def _run_with_progress(index: Index, items: list[str | Upload], options: AddOptions) -> IngestReport:
+    from indexer.pipeline import OPTIMIZING
     from indexer.report import IngestProgress
     from rosetta.progress import make_progress
 
@@ -102,7 +103,8 @@ def _run_with_progress(index: Index, items: list[str | Upload], options: AddOpti
 
         def on_progress(p: IngestProgress) -> None:
             bar.update(files_task, total=p.files_total, completed=p.files_done)
-            bar.update(chunks_task, total=max(p.chunks_queued, 1), completed=p.chunks_done)
+            bar.update(chunks_task, total=max(p.chunks_queued, 1), completed=p.chunks_done,
+                       description=OPTIMIZING if p.current == OPTIMIZING else "chunks")
 
         return index.add(items, options=options, progress=on_progress)
 

@@ -58,6 +58,7 @@ PIPELINE_VERSION = "1"
 LANG_SAMPLE_CHARS = 1000  # langdetect converges long before this; longer text only costs time
 STATE_FIELDS = ["doc_id", "content_hash", "chunk_index", "chunk_count", "file"]
 ProgressCallback = Callable[[IngestProgress], None]
+OPTIMIZING = "building the search index"  # IngestProgress.current while the store optimizes
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,12 @@ class Index:
                 report.documents_added += work.docs_embedded
         if options.prune:
             self._prune(state, by_file, seen_files, found.missing, report)
+        if report.chunks_added or report.chunks_deleted:
+            # Build the search index now, so no run leaves a segment every search must scan.
+            if progress is not None:
+                progress(IngestProgress(len(sources), len(sources), report.chunks_added,
+                                        report.chunks_added, OPTIMIZING))
+            self.store.optimize(self.collection)
         report.seconds = time.perf_counter() - started
         return report
 

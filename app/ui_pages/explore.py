@@ -9,18 +9,18 @@ import streamlit as st
 from app import explore
 from app import ui_common as ui
 from app.search import to_csv_bytes
-from indexer.store import QdrantStore
+from indexer.store import VectorStore
 
 
 # Results are cached per (collection, point count): a new ingest changes the count and refreshes them.
 @st.cache_data(show_spinner="Projecting passages to 2-D…", max_entries=8)
-def cached_map(_store: QdrantStore, collection: str, points: int, n: int, method: str
+def cached_map(_store: VectorStore, collection: str, points: int, n: int, method: str
                ) -> tuple[pd.DataFrame, str]:
     return explore.map_frame(_store, collection, n=n, method=method)
 
 
 @st.cache_data(show_spinner="Mining translation pairs (margin scoring)…", max_entries=16)
-def cached_pairs(_store: QdrantStore, collection: str, points: int, a: str, b: str, sample: int, k: int,
+def cached_pairs(_store: VectorStore, collection: str, points: int, a: str, b: str, sample: int, k: int,
                  limit: int, min_margin: float) -> pd.DataFrame:
     return explore.find_translations(_store, collection, a, b, sample=sample, k=k, limit=limit,
                                      min_margin=min_margin)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from indexer.sparse import sparse_vectors
-from indexer.store import Point, QdrantStore, collection_options
+from indexer.store import Point, VectorStore, collection_options, open_embedded
 
 # (doc_id, lang, source, title, [chunks], metadata)
 DOCS: list[tuple[str, str, str, str, list[str], dict[str, str]]] = [
@@ -61,7 +61,7 @@ def point_id(doc_id: str, chunk_index: int) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{doc_id}#{chunk_index}"))
 
 
-def index_corpus(store: QdrantStore, encoder, collection: str, docs: Sequence = DOCS,
+def index_corpus(store: VectorStore, encoder, collection: str, docs: Sequence = DOCS,
                  ingested_at: str = "2024-05-01T12:00:00+00:00") -> int:
     """Encode and upsert `docs`; returns the number of chunks written."""
     store.ensure_collection(collection, encoder.identity, options=collection_options(
@@ -101,13 +101,13 @@ COLLECTION = "test_docs"
 def corpus_dir(tmp_path_factory: pytest.TempPathFactory, encoder) -> Path:
     """A data dir whose embedded store holds the test corpus (closed again, so an app can open it)."""
     data_dir = tmp_path_factory.mktemp("rosetta-data")
-    with QdrantStore.embedded(data_dir / "qdrant") as store:
+    with open_embedded(data_dir) as store:
         index_corpus(store, encoder, COLLECTION)
     return data_dir
 
 
 @pytest.fixture(scope="module")
-def corpus_store(corpus_dir: Path) -> Iterator[QdrantStore]:
-    store = QdrantStore.embedded(corpus_dir / "qdrant")
+def corpus_store(corpus_dir: Path) -> Iterator[VectorStore]:
+    store = open_embedded(corpus_dir)
     yield store
     store.close()

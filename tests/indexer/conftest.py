@@ -1,4 +1,5 @@
-"""Indexer fixtures: store backends (embedded always, server when ROSETTA_TEST_QDRANT_URL is set),
+"""Indexer fixtures: store backends (the embedded engine and qdrant-client local mode always, a
+server when ROSETTA_TEST_QDRANT_URL is set),
 file builders (real PDFs and DOCX) and a small multilingual corpus written by the tests."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.store import QdrantStore
+from indexer.store import EdgeStore, QdrantStore, VectorStore
 
 SERVER_URL = os.environ.get("ROSETTA_TEST_QDRANT_URL")
 
@@ -50,16 +51,19 @@ def corpus(tmp_path: Path) -> Path:
 def _backends() -> list[object]:
     server = pytest.param("server", marks=pytest.mark.skipif(
         not SERVER_URL, reason="no Qdrant server: set ROSETTA_TEST_QDRANT_URL to run the server backend"))
-    return ["embedded", server]
+    return ["edge", "local", server]
 
 
 @pytest.fixture(params=_backends())
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QdrantStore]:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    s: VectorStore
     if request.param == "server":
         assert SERVER_URL
         s = QdrantStore.server(SERVER_URL, os.environ.get("ROSETTA_TEST_QDRANT_API_KEY"))
-    else:
+    elif request.param == "local":
         s = QdrantStore.embedded(tmp_path / "qdrant")
+    else:
+        s = EdgeStore.open(tmp_path / "edge")
     created_before = set(s.collections())
     yield s
     if request.param == "server":

@@ -1,8 +1,8 @@
-"""The vector store: one narrow interface, Qdrant embedded (local mode) and Qdrant server behind it.
+"""`VectorStore` over qdrant-client: a Qdrant server, or qdrant-client's local mode.
 
-The interface (`VectorStore`) is what the indexer and the search core use; it speaks in
-plain dataclasses plus Qdrant's filter model, so another in-process engine (e.g. qdrant-edge)
-can sit behind it later.
+Local mode (exact search in Python, the whole collection in memory) is no longer the embedded
+default; it stays for reading data folders written by earlier versions (`rosetta store migrate`)
+and for side-by-side benchmarks.
 """
 
 from __future__ import annotations
@@ -11,130 +11,41 @@ import contextlib
 import json
 import logging
 import math
-import os
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from qdrant_client import QdrantClient, models
 
+from indexer.store.base import (
+    DENSE,
+    HOLDER_FILE,
+    KEYWORD_FIELDS,
+    METADATA_KEY,
+    SCHEMA_VERSION,
+    SPARSE,
+    CollectionInfo,
+    CollectionNotFoundError,
+    CollectionOptions,
+    Filter,
+    Hit,
+    ModelMismatchError,
+    Point,
+    SparseVector,
+    StoreLockedError,
+    StoreUnavailableError,
+    check_collection_name,
+    holder_info,
+    locked_message,
+)
 from rosetta.models import ModelIdentity
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-DENSE = "dense"
-SPARSE = "keywords"
-METADATA_KEY = "rosetta"
-SCHEMA_VERSION = 1
-KEYWORD_FIELDS = ("lang", "doc_lang", "doc_id", "source", "content_hash")
-HOLDER_FILE = "rosetta-holder.json"
-
-Filter = models.Filter
-
-
-class StoreError(RuntimeError):
-    """A store problem with a message meant for users (no stack trace needed)."""
-
-
-class StoreLockedError(StoreError):
-    pass
-
-
-class StoreUnavailableError(StoreError):
-    pass
-
-
-class CollectionNotFoundError(StoreError):
-    pass
-
-
-class ModelMismatchError(StoreError):
-    pass
-
-
-@dataclass(frozen=True)
-class SparseVector:
-    indices: list[int]
-    values: list[float]
-
-
-@dataclass
-class Point:
-    id: str
-    vector: Sequence[float] | np.ndarray
-    payload: dict[str, Any]
-    sparse: SparseVector | None = None
-
-
-@dataclass
-class Hit:
-    id: str
-    score: float
-    payload: dict[str, Any]
-    vector: list[float] | None = None
-
-
-@dataclass(frozen=True)
-class CollectionOptions:
-    """Creation-time options, passed through to Qdrant (they matter on a cluster)."""
-
-    shard_number: int | None = None
-    replication_factor: int | None = None
-    on_disk_vectors: bool = False
-    scalar_quantization: bool = False
-    metadata_fields: tuple[str, ...] = ()
-
-
-@dataclass
-class CollectionInfo:
-    name: str
-    points: int
-    identity: ModelIdentity | None
-    created_at: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class VectorStore(Protocol):
-    kind: str
-    location: str
-
-    def collections(self) -> list[str]: ...
-    def exists(self, collection: str) -> bool: ...
-    def ensure_collection(self, collection: str, identity: ModelIdentity, *, recreate: bool = False,
-                          options: CollectionOptions = ...) -> None: ...
-    def identity(self, collection: str) -> ModelIdentity | None: ...
-    def drop(self, collection: str) -> None: ...
-    def upsert(self, collection: str, points: Sequence[Point]) -> None: ...
-    def delete(self, collection: str, where: Filter) -> None: ...
-    def delete_ids(self, collection: str, ids: Sequence[str]) -> None: ...
-    def query(self, collection: str, vector: Sequence[float] | np.ndarray, *, where: Filter | None = None,
-              limit: int = 10, offset: int = 0, score_threshold: float | None = None,
-              sparse: SparseVector | None = None, with_vectors: bool = False) -> list[Hit]: ...
-    def recommend(self, collection: str, point_id: str, *, where: Filter | None = None,
-                  limit: int = 10) -> list[Hit]: ...
-    def retrieve(self, collection: str, ids: Sequence[str], with_vectors: bool = False) -> list[Hit]: ...
-    def scroll(self, collection: str, *, where: Filter | None = None, limit: int = 256,
-               offset: str | None = None, with_vectors: bool = False,
-               with_payload: bool | Sequence[str] = True) -> tuple[list[Hit], str | None]: ...
-    def count(self, collection: str, where: Filter | None = None) -> int: ...
-    def facet(self, collection: str, key: str, *, where: Filter | None = None,
-              limit: int = 100) -> dict[str, int]: ...
-    def close(self) -> None: ...
-
-
-def match(field_name: str, value: Any) -> models.FieldCondition:
-    return models.FieldCondition(key=field_name, match=models.MatchValue(value=value))
-
-
-def match_any(field_name: str, values: Sequence[Any]) -> models.FieldCondition:
-    return models.FieldCondition(key=field_name, match=models.MatchAny(any=list(values)))
 
 
 def _is_transient(exc: Exception) -> bool:
@@ -179,13 +90,9 @@ class QdrantStore:
         except RuntimeError as exc:
             if "already accessed" not in str(exc):
                 raise
-            raise StoreLockedError(_locked_message(path, holder)) from None
+            raise StoreLockedError(locked_message(path, holder)) from None
         store = cls(client, "embedded", str(path))
-        holder.write_text(json.dumps({
-            "pid": os.getpid(),
-            "command": " ".join(sys.argv)[:300],
-            "since": datetime.now(UTC).isoformat(timespec="seconds"),
-        }))
+        holder.write_text(json.dumps(holder_info()))
         store._holder_file = holder
         return store
 
@@ -284,6 +191,7 @@ class QdrantStore:
     def ensure_collection(self, collection: str, identity: ModelIdentity, *, recreate: bool = False,
                           options: CollectionOptions = CollectionOptions()) -> None:
         """Create the collection for `identity`'s vectors, or check an existing one matches it."""
+        check_collection_name(collection)
         if self.exists(collection) and not recreate:
             meta = self._metadata(collection)
             if "model" not in meta:
@@ -443,6 +351,9 @@ class QdrantStore:
                               limit=limit, exact=True)
         return {str(h.value): int(h.count) for h in response.hits}
 
+    def optimize(self, collection: str) -> None:
+        """Nothing to do: a server optimizes in the background, local mode has no index."""
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.close()
@@ -478,37 +389,3 @@ def _hit(p: Any) -> Hit:
         vector = list(v) if v is not None else None
     return Hit(id=str(p.id), score=float(getattr(p, "score", 0.0) or 0.0),
                payload=dict(p.payload or {}), vector=vector)
-
-
-def _locked_message(path: Path, holder: Path) -> str:
-    who = "another process"
-    try:
-        h = json.loads(holder.read_text())
-        who = f"process {h['pid']} (`{h['command']}`, since {h['since']})"
-    except (OSError, ValueError, KeyError):
-        pass
-    return (
-        f"the embedded Qdrant store at {path} is in use by {who}. The embedded store allows one "
-        "process at a time: stop that process, or run a Qdrant server (see README: docker compose) "
-        "and set ROSETTA_QDRANT_URL so several processes can share it."
-    )
-
-
-def open_store(settings: Any) -> QdrantStore:
-    """Open the store the settings describe (server if QDRANT_URL is set, else embedded)."""
-    if settings.qdrant_url:
-        return QdrantStore.server(settings.qdrant_url, settings.qdrant_api_key,
-                                  prefer_grpc=settings.qdrant_prefer_grpc,
-                                  timeout=settings.qdrant_timeout,
-                                  grpc_port=settings.qdrant_grpc_port)
-    return QdrantStore.embedded(Path(settings.qdrant_path))
-
-
-def collection_options(settings: Any, metadata_fields: Sequence[str] = ()) -> CollectionOptions:
-    return CollectionOptions(
-        shard_number=settings.shard_number,
-        replication_factor=settings.replication_factor,
-        on_disk_vectors=settings.on_disk_vectors,
-        scalar_quantization=settings.scalar_quantization,
-        metadata_fields=tuple(metadata_fields),
-    )
