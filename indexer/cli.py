@@ -1,5 +1,5 @@
 """Subcommands contributed by the indexer layer (registered on the root `rosetta` CLI):
-`rosetta index` and `rosetta stats`."""
+`rosetta index`, `rosetta stats` and `rosetta store migrate`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ def register(app: typer.Typer) -> None:
     """Add this layer's subcommands to the root CLI."""
     app.command("index")(index_command)
     app.command("stats")(stats_command)
+    store_app = typer.Typer(help="The embedded store: migrate a data folder of an earlier version.",
+                            no_args_is_help=True)
+    store_app.command("migrate")(migrate_command)
+    app.add_typer(store_app, name="store")
 
 
 def index_command(
@@ -159,6 +163,40 @@ def stats_command(
     for lang, count in stats.languages.items():
         table.add_row(lang, str(count))
     console.print(table)
+
+
+def migrate_command(
+    remove_old: Annotated[bool, typer.Option(help="Delete the old store once every collection is "
+                                                  "copied (default: keep it, renamed).")] = False,
+) -> None:
+    """Copy the collections of the previous embedded store (qdrant-client local mode) into the new
+    engine: vectors and payloads as they are, nothing re-encoded."""
+    from indexer.store import StoreError
+    from indexer.store.migrate import migrate_legacy
+    from rosetta.cli import console, fail, get_settings
+    from rosetta.progress import make_progress
+
+    settings = get_settings()
+    tasks: dict[str, object] = {}
+    try:
+        with make_progress(transient=False) as bar:
+            def on_progress(name: str, done: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=max(total, 1), unit="points")
+                bar.update(tasks[name], completed=done)  # type: ignore[arg-type]
+
+            report = migrate_legacy(settings.data_dir, progress=on_progress, keep_old=not remove_old)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    for c in report.collections:
+        if c.skipped:
+            console.print(f"[yellow]not copied[/] {c.name}: {c.skipped} (it stays in the old store)",
+                          highlight=False)
+        else:
+            console.print(f"copied [bold]{c.name}[/]: {c.points} points", highlight=False)
+    if report.backup is not None:
+        console.print(f"the old store is kept at {report.backup}; delete it when you no longer need it",
+                      highlight=False)
 
 
 __all__ = ["EXIT_SOME_FAILED", "register"]

@@ -132,7 +132,7 @@ class EdgeStore:
         shard = self._shards.get(collection)
         if shard is not None:
             return shard
-        self._require(collection)
+        self._read_meta(collection)  # raises for a missing or unreadable collection.json
         path = self._dir(collection) / SHARD_DIR
         try:
             shard = qe.EdgeShard.load(str(path))
@@ -552,6 +552,9 @@ def _hit(p: Any) -> Hit:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
+    for prefix in ("Service runtime error: ", "IO Error: "):  # the engine's wrappers say nothing
+        while text.startswith(prefix):
+            text = text[len(prefix):]
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
