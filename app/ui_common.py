@@ -1,8 +1,10 @@
 """What every page of the web app shares: settings, the cached store and model, the sidebar header.
 
-The Streamlit server is one process, and the embedded Qdrant store allows one process: so the
-store is opened once per server with `st.cache_resource` (closed again when the cache is cleared)
-and every session shares it. The model is cached the same way; loading it takes seconds.
+The Streamlit server is one process, and the embedded store allows one process: so one store
+handle per server is made with `st.cache_resource` and every session shares it. The embedded
+store is opened on use and released after a few idle seconds (`IdleReleasingStore`), so
+`rosetta index` on the same data dir can run while the UI is open; while it runs, the UI says
+who holds the store. The model is cached too; loading it takes seconds.
 """
 
 from __future__ import annotations
@@ -14,11 +16,22 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from app.search import Searcher
-from indexer.store import CollectionNotFoundError, QdrantStore, StoreError, VectorStore, open_embedded
+from indexer.store import (
+    CollectionNotFoundError,
+    QdrantStore,
+    StoreError,
+    VectorStore,
+    edge_path,
+    open_embedded,
+)
+from indexer.store.shared import IdleReleasingStore
 from rosetta.models import Encoder, ModelNotFoundError
 from rosetta.settings import Settings, resolve_device
 
 T = TypeVar("T")
+# Seconds without a store call before the UI lets go of the embedded store (reopening costs
+# ~0.1-0.5 s, bench/results/query*.json "open").
+STORE_IDLE_S = 5.0
 
 LANG_NAMES = {
     "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan", "cs": "Czech",
@@ -53,7 +66,8 @@ def _store(qdrant_url: str | None, path: str, api_key: str | None, grpc: bool, t
     # Keyed by where the store is, so tests (and a changed setting) get the right one.
     if qdrant_url:
         return QdrantStore.server(qdrant_url, api_key, prefer_grpc=grpc, timeout=timeout)
-    return open_embedded(Path(path))
+    return IdleReleasingStore(lambda: open_embedded(Path(path)), kind="edge",
+                              location=str(edge_path(Path(path))), idle_s=STORE_IDLE_S)
 
 
 @st.cache_resource(show_spinner="Loading the multilingual model (first time only, a few seconds)…")

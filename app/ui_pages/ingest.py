@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path, PurePath
 
 import pandas as pd
@@ -39,10 +40,14 @@ def run_ingest(items: list[str | Upload], refused: list[tuple[str, str]]) -> Non
                      text=f"{p.files_done}/{p.files_total} files · {p.chunks_done}/{p.chunks_queued} "
                           f"passages embedded" + (f" · {p.current}" if p.current else ""))
 
+    # Keep the store for the whole ingest: an idle release between two writes would let another
+    # process take it half-way.
+    hold = store.hold() if hasattr(store, "hold") else contextlib.nullcontext(store)
     try:
-        index = Index(store, encoder, collection, batch_size=cfg.batch_size,
-                      options=collection_options(cfg))
-        report = index.add(items, progress=on_progress) if items else IngestReport()
+        with hold as held:
+            index = Index(held, encoder, collection, batch_size=cfg.batch_size,
+                          options=collection_options(cfg))
+            report = index.add(items, progress=on_progress) if items else IngestReport()
     except StoreError as exc:
         bar.empty()
         st.error(str(exc), icon=":material/error:")

@@ -85,6 +85,7 @@ class EdgeStore:
         self._lock_fd: int | None = lock_fd
         self._shards: dict[str, qe.EdgeShard] = {}
         self._meta: dict[str, dict[str, Any]] = {}
+        self.hnsw_ef = HNSW_EF  # search-time beam width; benchmarks sweep it
 
     # ---- opening -------------------------------------------------------------------------
     @classmethod
@@ -314,7 +315,7 @@ class EdgeStore:
     def _params(self, collection: str) -> qe.SearchParams:
         quantized = bool(self._read_meta(collection).get("scalar_quantization"))
         return qe.SearchParams(
-            hnsw_ef=HNSW_EF,
+            hnsw_ef=self.hnsw_ef,
             quantization=qe.QuantizationSearchParams(rescore=True, oversampling=QUANT_OVERSAMPLING)
             if quantized else None)
 

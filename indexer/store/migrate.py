@@ -67,7 +67,8 @@ def migrate_legacy(data_dir: Path, *, progress: MigrateProgress | None = None,
     return MigrationReport(results, backup)
 
 
-def _copy(old: QdrantStore, new: EdgeStore, name: str, progress: MigrateProgress | None) -> MigratedCollection:
+def _copy(old: QdrantStore, new: EdgeStore, name: str,
+          progress: MigrateProgress | None) -> MigratedCollection:
     meta = old._metadata(name)
     if "model" not in meta:
         return MigratedCollection(name, 0, "not created by Rosetta (no model identity)")

@@ -18,7 +18,6 @@ from qdrant_client import QdrantClient, models
 from typer.testing import CliRunner
 
 from indexer.store import (
-    EdgeStore,
     MigrationNeededError,
     Point,
     QdrantStore,
@@ -70,9 +69,8 @@ def test_identity_lives_beside_the_shard_and_survives_reopening(built: Path) -> 
 
 
 def test_a_second_opener_is_told_who_holds_the_store(tmp_path: Path) -> None:
-    with open_embedded(tmp_path):
-        with pytest.raises(StoreLockedError) as info:
-            open_embedded(tmp_path)
+    with open_embedded(tmp_path), pytest.raises(StoreLockedError) as info:
+        open_embedded(tmp_path)
     message = str(info.value)
     assert f"process {os.getpid()}" in message and "ROSETTA_QDRANT_URL" in message and "\n" not in message
     open_embedded(tmp_path).close()  # released on close
@@ -230,3 +228,39 @@ def test_migrating_a_local_mode_data_dir(tmp_path: Path, monkeypatch) -> None:
 def test_local_mode_meta_without_collections_needs_no_migration(tmp_path: Path) -> None:
     QdrantClient(path=str(legacy_path(tmp_path))).close()
     open_embedded(tmp_path).close()
+
+
+# ---- taking turns: the UI's store handle ------------------------------------------------------
+def test_idle_release_lets_another_process_take_turns(built: Path) -> None:
+    import time
+
+    from indexer.store.shared import IdleReleasingStore
+    from tests.indexer.test_processes import env_for, rosetta
+
+    ui = IdleReleasingStore(lambda: open_embedded(built), kind="edge", location=str(edge_path(built)),
+                            idle_s=0.3)
+    try:
+        assert ui.count("docs") == 20 and ui.is_open
+        with pytest.raises(StoreLockedError):  # in use right now: a CLI run is refused, with a name
+            open_embedded(built)
+        deadline = time.monotonic() + 10
+        while ui.is_open and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not ui.is_open  # released after 0.3 s without calls
+        # A real CLI process gets the store while the UI is idle…
+        models_dir = Path(os.environ.get("ROSETTA_CACHE_DIR", ".rosetta/models"))
+        cli = subprocess.run(rosetta("stats", "--collection", "docs", "--json"),
+                             env=env_for(built, models_dir), capture_output=True, text=True, timeout=120)
+        assert cli.returncode == 0, cli.stderr
+        assert json.loads(cli.stdout)["points"] == 20
+        # …and while another process holds it, the UI is told who.
+        with open_embedded(built), pytest.raises(StoreLockedError, match=f"process {os.getpid()}"):
+            ui.count("docs")
+        assert ui.count("docs") == 20  # and takes it again afterwards
+        with ui.hold():  # an ingest keeps it across calls, however long it takes
+            time.sleep(0.5)
+            assert ui.is_open
+        assert [h.id for h in ui.iterate("docs", batch=7)][:1]
+    finally:
+        ui.close()
+    open_embedded(built).close()
