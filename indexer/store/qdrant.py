@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import tenacity
 from qdrant_client import QdrantClient, models
 
 from indexer.store.base import (
@@ -46,11 +47,15 @@ from rosetta.models import ModelIdentity
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+MAX_RETRY_AFTER_S = 60.0  # a server asking for longer is better reported than waited for
 
 
-def _is_transient(exc: Exception) -> bool:
+def _is_transient(exc: BaseException) -> bool:
+    from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
     from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+    if isinstance(exc, ResourceExhaustedResponse):  # HTTP 429 with a Retry-After header
+        return True
     if isinstance(exc, UnexpectedResponse):
         return exc.status_code in {429, 500, 502, 503, 504}
     if isinstance(exc, ResponseHandlingException):
@@ -127,36 +132,52 @@ class QdrantStore:
     # ---- plumbing ------------------------------------------------------------------------
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a client call; retry transient server errors; make other failures readable."""
+        from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
         from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-        attempt = 0
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except Exception as exc:
-                if attempt < self.retries and _is_transient(exc):
-                    delay = self.backoff * 2**attempt
-                    log.info("qdrant: transient error (%s); retry %d in %.1fs",
-                                type(exc).__name__, attempt + 1, delay)
-                    time.sleep(delay)
-                    attempt += 1
-                    continue
-                if isinstance(exc, UnexpectedResponse) and exc.status_code in (401, 403):
-                    raise StoreUnavailableError(
-                        f"Qdrant at {self.location} rejected the API key (HTTP {exc.status_code}). "
-                        "Set ROSETTA_QDRANT_API_KEY to the server's key."
-                    ) from None
-                if isinstance(exc, UnexpectedResponse) and exc.status_code == 404 and self.kind == "server":
-                    raise StoreUnavailableError(
-                        f"{self.location} answered HTTP 404: is it a Qdrant server? "
-                        "Check ROSETTA_QDRANT_URL (e.g. http://localhost:6333)."
-                    ) from None
-                if isinstance(exc, ResponseHandlingException) or _is_transient(exc):
-                    raise StoreUnavailableError(
-                        f"cannot reach Qdrant at {self.location} ({_cause(exc)}). Is the server "
-                        "running? Check ROSETTA_QDRANT_URL, or unset it to use the embedded store."
-                    ) from None
-                raise
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.retries + 1),
+            retry=tenacity.retry_if_exception(_is_transient),
+            wait=self._wait,
+            sleep=lambda seconds: time.sleep(seconds),  # looked up per call: tests record it
+            before_sleep=lambda state: log.info(
+                "qdrant: transient error (%s); retry %d", type(state.outcome.exception()).__name__,
+                state.attempt_number),
+            reraise=True,
+        )
+        try:
+            return retrying(fn, *args, **kwargs)
+        except Exception as exc:
+            if isinstance(exc, ResourceExhaustedResponse) or (
+                    isinstance(exc, UnexpectedResponse) and exc.status_code == 429):
+                raise StoreUnavailableError(
+                    f"Qdrant at {self.location} is rate limiting requests (HTTP 429) and still was "
+                    f"after {self.retries} retries; try again later, or ask for a higher limit."
+                ) from None
+            if isinstance(exc, UnexpectedResponse) and exc.status_code in (401, 403):
+                raise StoreUnavailableError(
+                    f"Qdrant at {self.location} rejected the API key (HTTP {exc.status_code}). "
+                    "Set ROSETTA_QDRANT_API_KEY to the server's key."
+                ) from None
+            if isinstance(exc, UnexpectedResponse) and exc.status_code == 404 and self.kind == "server":
+                raise StoreUnavailableError(
+                    f"{self.location} answered HTTP 404: is it a Qdrant server? "
+                    "Check ROSETTA_QDRANT_URL (e.g. http://localhost:6333)."
+                ) from None
+            if isinstance(exc, ResponseHandlingException) or _is_transient(exc):
+                raise StoreUnavailableError(
+                    f"cannot reach Qdrant at {self.location} ({_cause(exc)}). Is the server "
+                    "running? Check ROSETTA_QDRANT_URL, or unset it to use the embedded store."
+                ) from None
+            raise
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """Exponential backoff, or what the server asks for (HTTP 429/503 Retry-After), capped."""
+        exc = state.outcome.exception() if state.outcome is not None else None
+        asked = _retry_after(exc)
+        if asked is not None:
+            return min(asked, MAX_RETRY_AFTER_S)
+        return self.backoff * 2 ** (state.attempt_number - 1)
 
     def _require(self, collection: str) -> None:
         if not self.exists(collection):
@@ -367,6 +388,30 @@ class QdrantStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), if the error has one."""
+    from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
+    from qdrant_client.http.exceptions import UnexpectedResponse
+
+    if isinstance(exc, ResourceExhaustedResponse):
+        return float(exc.retry_after_s)
+    if not isinstance(exc, UnexpectedResponse) or exc.headers is None:
+        return None
+    value = exc.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
 
 
 def _cause(exc: Exception) -> str:

@@ -45,7 +45,7 @@ def port_open(port: int) -> bool:
 
 
 @contextmanager
-def http_server(status: int) -> Iterator[tuple[str, list[str]]]:
+def http_server(status: int, headers: dict[str, str] | None = None) -> Iterator[tuple[str, list[str]]]:
     """A server answering every request with `status` and a Qdrant-like error body."""
     seen: list[str] = []
 
@@ -56,6 +56,8 @@ def http_server(status: int) -> Iterator[tuple[str, list[str]]]:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 
@@ -83,7 +85,7 @@ def assert_user_message(message: str) -> None:
 def no_sleep(monkeypatch) -> list[float]:
     """Record the backoff delays instead of sleeping through them."""
     delays: list[float] = []
-    monkeypatch.setattr("indexer.store.time.sleep", delays.append)
+    monkeypatch.setattr("indexer.store.qdrant.time.sleep", delays.append)
     return delays
 
 
@@ -124,6 +126,15 @@ def test_unavailable_server_is_retried_then_reported(no_sleep: list[float]) -> N
         QdrantStore.server(url, retries=2)
     assert len(no_sleep) == 2
     assert sum("/collections" in s for s in seen) == 3, seen  # first try + 2 retries
+
+
+def test_rate_limited_server_is_retried_after_what_it_asks(no_sleep: list[float]) -> None:
+    with http_server(429, {"Retry-After": "3"}) as (url, seen), \
+            pytest.raises(StoreUnavailableError, match="rate limiting") as info:
+        QdrantStore.server(url, retries=2)
+    assert_user_message(str(info.value))
+    assert no_sleep == [3.0, 3.0], "Retry-After, not the exponential backoff"
+    assert sum("/collections" in s for s in seen) == 3, seen
 
 
 def test_unavailable_server_message_is_one_line(no_sleep: list[float]) -> None:
