@@ -349,13 +349,24 @@ def main() -> None:
     ap.add_argument("--quant", default="off", help="'off', 'on' or 'off,on': int8 scalar quantization")
     ap.add_argument("--per-lang", type=int, default=400, help="base sentences per language file")
     ap.add_argument("--queries", type=int, default=100, help="search-only queries (held out)")
+    ap.add_argument("--local-queries", type=int, default=100,
+                    help="search-only queries on local mode (seconds each at 100k)")
     ap.add_argument("--tag", default="", help="results file suffix: query-TAG.json")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
+    ap.add_argument("--rows-from", type=Path, nargs="*", default=None,
+                    help="no measuring: collect the result rows (JSON lines) that earlier runs "
+                         "printed to these logs into one results file")
     args = ap.parse_args()
     settings = Settings()
     encoder = Encoder.load(settings.model, settings.models_dir, "cpu", settings.precision)
     base = encode_base(encoder, args.per_lang, max(args.queries // len(LANGS) + 1, 8), args.workdir)
+    if args.rows_from:
+        rows = [json.loads(line) for log in args.rows_from for line in log.read_text().splitlines()
+                if line.startswith('{"backend"')]
+        rows.sort(key=lambda r: (r["points"], r["backend"], r["scalar_quantization"]))
+        write(rows, args, encoder, base)
+        return
     n_queries = min(args.queries, len(base["qvectors"]))
     sizes = [int(s) for s in args.sizes.split(",") if s]
     local_sizes = [int(s) for s in args.local_sizes.split(",") if s]
@@ -376,10 +387,11 @@ def main() -> None:
 
                         store = QdrantStore(QdrantClient(location=":memory:"), "embedded", ":memory:")
                     row: dict[str, Any] = {"backend": backend, "scalar_quantization": quant, "points": size}
+                    nq = n_queries if backend == "edge" else min(n_queries, args.local_queries)
                     try:
-                        built, exact, exact_de = build(store, encoder, base, size, quant, n_queries)
+                        built, exact, exact_de = build(store, encoder, base, size, quant, nq)
                         row.update(built)
-                        row["search"] = search_suite(store, base, exact, exact_de, n_queries)
+                        row["search"] = search_suite(store, base, exact, exact_de, nq)
                         row["end_to_end"] = end_to_end(store, encoder)
                         if isinstance(store, EdgeStore):
                             row["ef_sweep"] = ef_sweep(store, base, exact, n_queries)
