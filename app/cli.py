@@ -16,6 +16,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:  # heavy imports happen inside the commands, not at CLI start-up
     from app.search import SearchResult
+    from indexer.store import VectorStore
     from rosetta.settings import Settings
 
 APP_DIR = Path(__file__).resolve().parent
@@ -59,6 +60,8 @@ def search_command(
 
     settings = get_settings()
     name = collection or settings.collection
+    if min_score is not None and not -1.0 <= min_score <= 1.0:  # also refuses nan
+        raise fail(f"--min-score must be a cosine similarity between -1 and 1, not {min_score}")
     request = SearchRequest(query=query, limit=limit, offset=offset, langs=_split(lang),
                             exclude_langs=_split(exclude_lang), source_prefix=source,
                             doc_ids=doc_id or (), min_score=min_score, hybrid=hybrid, group_by_doc=group)
@@ -72,6 +75,7 @@ def search_command(
                     if name != DEMO_COLLECTION and store.exists(DEMO_COLLECTION) else "")
             raise fail(f"collection '{name}' is empty or missing; index documents first "
                        f"(rosetta index PATH, or rosetta demo){hint}")
+        _note_absent_languages(store, name, [*request.langs, *request.exclude_langs])
         encoder = load_encoder(settings)
         result = Searcher(encoder, store, name).search(request)
     except (SearchError, StoreError) as exc:
@@ -82,6 +86,19 @@ def search_command(
         typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
     else:
         _print_result(result)
+
+
+def _note_absent_languages(store: VectorStore, collection: str, langs: list[str]) -> None:
+    """A mistyped language code silently filters everything out: say which codes no passage has."""
+    if not langs:
+        return
+    from rosetta.cli import err
+
+    present = store.facet(collection, "lang", limit=1000)
+    absent = [code for code in langs if code not in present]
+    if absent:
+        err.print(f"[yellow]note:[/] no passage has language {escape(', '.join(absent))} "
+                  f"(this collection has: {escape(', '.join(sorted(present)))})", highlight=False)
 
 
 def _print_result(result: SearchResult) -> None:
