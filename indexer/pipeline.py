@@ -30,6 +30,7 @@ from indexer.chunking import ChunkConfig, Chunker
 from indexer.discovery import discover
 from indexer.ids import chunk_id, content_hash
 from indexer.readers import (
+    UPLOAD_NAMESPACE,
     ReadError,
     ReadOptions,
     SkipFile,
@@ -58,9 +59,6 @@ log = logging.getLogger(__name__)
 PIPELINE_VERSION = "1"
 LANG_SAMPLE_CHARS = 1000  # langdetect converges long before this; longer text only costs time
 STATE_FIELDS = ["doc_id", "content_hash", "chunk_index", "chunk_count", "file", "origin"]
-# Uploads get ids of their own ("upload:README.md"), so an anonymous upload can never take over a
-# document indexed from a folder.
-UPLOAD_NAMESPACE = "upload:"
 ProgressCallback = Callable[[IngestProgress], None]
 
 
@@ -401,7 +399,9 @@ class Index:
                     if clash := _collision([src.rel], src, state, claimed, options):
                         return _FileWork(src, "failed", clash)
                     complete, others = doc_state.split(content_hash(fingerprint(raw), signature))
-                    if complete:
+                    # A take-over (--replace) rewrites even identical content: the points must
+                    # name their new owner.
+                    if complete and not _held_by_other(doc_state, src):
                         return _FileWork(src, "indexed" if others else "unchanged", stale_ids=others,
                                          doc_ids=[src.rel])
             docs = read_source(src, read_options, raw)
@@ -426,7 +426,7 @@ class Index:
             if doc_state is not None:
                 complete, others = doc_state.split(doc_hash)
                 work.stale_ids.extend(others)
-                if complete:
+                if complete and not _held_by_other(doc_state, src):
                     continue
             chunks = self.chunker.split(doc.text, doc.pages)
             if not chunks:
@@ -482,12 +482,18 @@ class Index:
             errors.append(exc)
 
 
+def _held_by_other(prior: _DocState, src: SourceFile) -> bool:
+    """Does another input that still exists own this document (points written before origins
+    were recorded have none: they belong to whoever comes)?"""
+    if not prior.origin or not src.origin or prior.origin == src.origin:
+        return False
+    # A file that owned the id and is gone (moved, renamed) loses nothing when it is taken over.
+    return not prior.origin.startswith("/") or os.path.lexists(prior.origin)
+
+
 def _may_replace(prior: _DocState, src: SourceFile, options: AddOptions) -> bool:
     """May `src` replace (or delete) the points of a document it shares an id with?"""
-    if options.replace or not prior.origin or not src.origin or prior.origin == src.origin:
-        return True
-    # The file that owned the id is gone (moved, renamed): taking its id over loses nothing.
-    return prior.origin.startswith("/") and not os.path.lexists(prior.origin)
+    return options.replace or not _held_by_other(prior, src)
 
 
 def _collision(doc_ids: Sequence[str], src: SourceFile, state: dict[str, _DocState],

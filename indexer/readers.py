@@ -27,6 +27,9 @@ HTML_EXTS = frozenset({".html", ".htm", ".xhtml"})
 TABLE_EXTS = frozenset({".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet"})
 KNOWN_EXTS = TEXT_EXTS | HTML_EXTS | TABLE_EXTS | {".pdf", ".docx"}
 TEXT_COLUMN_GUESSES = ("text", "content", "body")
+# Uploads get ids of their own ("upload:README.md"), so an anonymous upload can never take over a
+# document indexed from a folder.
+UPLOAD_NAMESPACE = "upload:"
 SNIFF_BYTES = 1 << 18  # charset detection on the first 256 KiB: legacy encodings are uniform
 # Payload keys the pipeline owns; a table column with one of these names gets a `meta_` prefix.
 RESERVED_KEYS = frozenset({
@@ -296,7 +299,7 @@ def _single(src: SourceFile, raw: bytes, fmt: str, text: str, title: str | None,
 
 
 def _stem(rel: str) -> str:
-    return PurePosixPath(rel).name
+    return PurePosixPath(rel.removeprefix(UPLOAD_NAMESPACE)).name
 
 
 def _read_txt(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:

@@ -206,6 +206,12 @@ def test_a_real_collision_is_an_error_not_a_replace(store, collection, encoder, 
     # An explicit choice takes it over; so does a file whose owner is gone (moved).
     assert index.add([tmp_path / "B"], replace=True).ok
     assert _docs(store, collection) == {"README.md": "Project B is about the weather in spring."}
+    # Identical content taken over: the points now name B as their owner.
+    (tmp_path / "A" / "README.md").write_text("Project B is about the weather in spring.")
+    assert index.add([tmp_path / "A"], replace=True).ok
+    assert index.add([tmp_path / "A"]).files_unchanged == 1
+    assert [f.path for f in index.add([tmp_path / "B"]).files_failed] == [str(tmp_path / "B" / "README.md")]
+    (tmp_path / "A" / "README.md").write_text("Project A is about the weather in spring.")
     (tmp_path / "B" / "README.md").rename(tmp_path / "gone.md")
     assert index.add([tmp_path / "A"]).ok
     assert _docs(store, collection)["README.md"].startswith("Project A")
@@ -229,6 +235,8 @@ def test_uploads_cannot_replace_folder_documents(store, collection, encoder, tmp
     docs = _docs(store, collection)
     assert docs["README.md"] == "The official guide to installing the product."
     assert docs["upload:README.md"].startswith("Anonymous")
+    titles = {h.payload["doc_id"]: h.payload["title"] for h in store.iterate(collection)}
+    assert titles["upload:README.md"] == "README.md"  # the namespace is in the id, not the title
     # Re-uploading the same name updates that upload, as before.
     assert index.add_upload("README.md", b"A second version of the upload.").chunks_deleted == 1
 
