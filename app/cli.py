@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:  # heavy imports happen inside the commands, not at CLI start-up
@@ -93,16 +92,18 @@ def _note_absent_languages(store: VectorStore, collection: str, langs: list[str]
     if not langs:
         return
     from rosetta.cli import err
+    from rosetta.safe_text import for_console
 
     present = store.facet(collection, "lang", limit=1000)
     absent = [code for code in langs if code not in present]
     if absent:
-        err.print(f"[yellow]note:[/] no passage has language {escape(', '.join(absent))} "
-                  f"(this collection has: {escape(', '.join(sorted(present)))})", highlight=False)
+        err.print(f"[yellow]note:[/] no passage has language {for_console(', '.join(absent))} "
+                  f"(this collection has: {for_console(', '.join(sorted(present)))})", highlight=False)
 
 
 def _print_result(result: SearchResult) -> None:
     from rosetta.cli import console
+    from rosetta.safe_text import for_console
 
     console.print(f"query language [bold]{result.query_lang}[/] · {len(result.hits)} results · "
                   f"encode {result.encode_ms:.0f} ms · search {result.search_ms:.0f} ms", highlight=False)
@@ -118,9 +119,10 @@ def _print_result(result: SearchResult) -> None:
         text = " ".join(p.text.split())
         text = text if len(text) <= 300 else text[:299] + "…"
         more = f"\n[dim]+{h.more_count} more passages[/]" if h.more_count else ""
-        # Document strings are data, not Rich markup: escape them.
-        table.add_row(str(h.rank), f"{p.score:.3f}", p.lang,
-                      f"[bold]{escape(p.title)}[/]\n[dim]{escape(p.source)}[/]{more}", escape(text))
+        # Document strings are data, not Rich markup nor terminal control sequences.
+        table.add_row(str(h.rank), f"{p.score:.3f}", for_console(p.lang),
+                      f"[bold]{for_console(p.title)}[/]\n[dim]{for_console(p.source)}[/]{more}",
+                      for_console(text))
     console.print(table)
 
 

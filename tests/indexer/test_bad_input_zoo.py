@@ -310,11 +310,15 @@ def test_cli_min_score_nan_and_absent_language(cli_env: Path) -> None:
     for bad in ("nan", "2", "-inf"):
         result = runner.invoke(app, ["search", "x", "--min-score", bad])
         assert result.exit_code == 2 and "--min-score" in result.output, result.output
-    (cli_env / "d.txt").write_text("Die Katze schläft den ganzen Tag auf dem Sofa im Wohnzimmer.")
-    assert runner.invoke(app, ["index", str(cli_env / "d.txt")]).exit_code == 0
+    doc = cli_env / "\x1b]8;;x\x1b\\[red]d.txt"  # the title is the file name: a hyperlink escape, markup
+    doc.write_text("Die Katze schläft den ganzen Tag auf dem Sofa im Wohnzimmer.")
+    assert runner.invoke(app, ["index", str(doc)]).exit_code == 0
     result = runner.invoke(app, ["search", "Katze", "--lang", "xx", "--json"])
     assert result.exit_code == 0
     assert "no passage has language xx" in result.output and "de" in result.output
+    result = runner.invoke(app, ["search", "Katze"])
+    assert result.exit_code == 0 and "\x1b" not in result.output
+    assert "\\x1b]8;;x\\x1b\\[red]d.txt" in result.output
 
 
 def test_cli_ctrl_c_during_model_load(cli_env: Path, monkeypatch) -> None:
