@@ -15,6 +15,8 @@ import math
 import re
 import stat
 import time
+import unicodedata
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -231,16 +233,45 @@ _LATIN_CODEPAGES = frozenset({
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
-    """'utf-16-le'/'-be' when NULs sit on one byte parity only (Latin, Cyrillic... text), else None."""
-    even, odd = head[0::2], head[1::2]
-    if len(head) < 4:
-        return None
-    zero_even, zero_odd = even.count(0) / len(even), odd.count(0) / max(len(odd), 1)
-    if zero_odd > 0.3 and zero_even < 0.02:
-        return "utf-16-le"
-    if zero_even > 0.3 and zero_odd < 0.02:
-        return "utf-16-be"
-    return None
+    """'utf-16-le'/'-be' when `head` reads as text in one of them, else None.
+
+    Wrong byte order still decodes, but to code points from unrelated blocks (Latin 'H' becomes
+    U+4800, a space U+2000): the right reading is printable and its letters come from one or two
+    scripts.
+    """
+    best, best_score = None, 0.0
+    for encoding in ("utf-16-le", "utf-16-be"):
+        text = head[: len(head) // 2 * 2].decode(encoding, errors="replace")
+        score = _text_score(text)
+        if score > best_score:
+            best, best_score = encoding, score
+    return best
+
+
+def _script(char: str) -> int:
+    code = ord(char)
+    if code < 0x250:
+        return 0  # Latin, with its accented letters
+    if 0x3000 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7AF:
+        return -1  # CJK and Hangul span hundreds of blocks but are one script each
+    return code >> 7
+
+
+def _text_score(text: str) -> float:
+    """How plausible `text` is as prose: 0 when it is not, else its share of printable characters."""
+    if not text or text.count("\ufffd") > 0.01 * len(text):
+        return 0.0
+    # Repeating byte patterns decode to a handful of distinct characters, often combining marks.
+    if len(set(text)) < min(10, len(text) // 3):
+        return 0.0
+    if sum(unicodedata.category(c).startswith("M") for c in text) > 0.4 * len(text):
+        return 0.0
+    printable = sum(c.isprintable() or c in "\r\n\t" for c in text) / len(text)
+    letters = [c for c in text if c.isalpha()]
+    if printable < 0.95 or not letters:
+        return 0.0
+    top_two = sum(n for _, n in Counter(map(_script, letters)).most_common(2))
+    return printable if top_two >= 0.9 * len(letters) else 0.0
 
 
 def _decode_mixed(raw: bytes) -> str | None:
