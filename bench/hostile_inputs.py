@@ -339,16 +339,20 @@ def cpu_flags() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--skip", nargs="*", default=[])
+    parser.add_argument("--code", type=Path, default=REPO,
+                        help="Run the CLI from this checkout (e.g. an older commit, for before/after).")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     outcomes: list[Outcome] = []
     skipped: list[dict[str, str]] = []
     for name, what, expected, body in CASES:
-        if args.only and name not in args.only:
+        if (args.only and name not in args.only) or name in args.skip:
             continue
         with tempfile.TemporaryDirectory(prefix=f"probe-{name}-") as tmp:
             root = Path(tmp)
             env = {**os.environ, "ROSETTA_DATA_DIR": str(root / "data"), "ROSETTA_COLLECTION": "probe",
-                   "COLUMNS": "300", "PYTHONPATH": str(REPO)}
+                   "COLUMNS": "300", "PYTHONPATH": str(args.code)}
             outcome = Outcome(name, what, expected_exit=expected)
             body(root, env, outcome)
         if outcome.skipped:
@@ -362,9 +366,9 @@ def main() -> None:
     clean = sum(o.clean for o in outcomes)
     lost = sum(o.data_lost for o in outcomes)
     print(f"\n{len(outcomes)} cases: {clean} handled cleanly, {lost} good documents lost")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "cases": len(outcomes), "handled_cleanly": clean, "good_documents_lost": lost,
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "code": str(args.code), "cases": len(outcomes), "handled_cleanly": clean, "good_documents_lost": lost,
         "skipped": skipped,
         "outcomes": [{**asdict(o), "clean": o.clean, "data_lost": o.data_lost} for o in outcomes],
         "machine": {"cpus": os.cpu_count(), "cpu_flags": cpu_flags(), "python": platform.python_version(),
