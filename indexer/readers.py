@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import math
+import os
 import re
 import stat
 import time
@@ -111,14 +112,16 @@ def load_bytes(src: SourceFile, options: ReadOptions) -> bytes:
     else:
         assert src.path is not None
         try:
-            info = src.path.stat()
-            if not stat.S_ISREG(info.st_mode):
-                raise SkipFile(f"not a regular file ({_file_kind(info.st_mode)}); only regular files "
-                               "are read")
-            if bounded and info.st_size > limit:
-                raise ReadError(f"file too large ({info.st_size / 1e6:.1f} MB > {options.max_file_mb:g} "
-                                "MB limit); raise --max-file-mb to index it")
-            with src.path.open("rb") as fh:
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; the type is checked on the
+            # opened file, so it cannot change between the check and the read.
+            with os.fdopen(os.open(src.path, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
+                info = os.fstat(fh.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise SkipFile(f"not a regular file ({_file_kind(info.st_mode)}); only regular "
+                                   "files are read")
+                if bounded and info.st_size > limit:
+                    raise ReadError(f"file too large ({info.st_size / 1e6:.1f} MB > "
+                                    f"{options.max_file_mb:g} MB limit); raise --max-file-mb to index it")
                 raw = fh.read(limit + 1) if bounded else fh.read()
         except (ReadError, SkipFile):
             raise
