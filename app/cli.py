@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:  # heavy imports happen inside the commands, not at CLI start-up
     from app.search import SearchResult
+    from indexer.store import VectorStore
     from rosetta.settings import Settings
 
 APP_DIR = Path(__file__).resolve().parent
@@ -59,6 +59,8 @@ def search_command(
 
     settings = get_settings()
     name = collection or settings.collection
+    if min_score is not None and not -1.0 <= min_score <= 1.0:  # also refuses nan
+        raise fail(f"--min-score must be a cosine similarity between -1 and 1, not {min_score}")
     request = SearchRequest(query=query, limit=limit, offset=offset, langs=_split(lang),
                             exclude_langs=_split(exclude_lang), source_prefix=source,
                             doc_ids=doc_id or (), min_score=min_score, hybrid=hybrid, group_by_doc=group)
@@ -72,6 +74,7 @@ def search_command(
                     if name != DEMO_COLLECTION and store.exists(DEMO_COLLECTION) else "")
             raise fail(f"collection '{name}' is empty or missing; index documents first "
                        f"(rosetta index PATH, or rosetta demo){hint}")
+        _note_absent_languages(store, name, [*request.langs, *request.exclude_langs])
         encoder = load_encoder(settings)
         result = Searcher(encoder, store, name).search(request)
     except (SearchError, StoreError) as exc:
@@ -84,8 +87,23 @@ def search_command(
         _print_result(result)
 
 
+def _note_absent_languages(store: VectorStore, collection: str, langs: list[str]) -> None:
+    """A mistyped language code silently filters everything out: say which codes no passage has."""
+    if not langs:
+        return
+    from rosetta.cli import err
+    from rosetta.safe_text import for_console
+
+    present = store.facet(collection, "lang", limit=1000)
+    absent = [code for code in langs if code not in present]
+    if absent:
+        err.print(f"[yellow]note:[/] no passage has language {for_console(', '.join(absent))} "
+                  f"(this collection has: {for_console(', '.join(sorted(present)))})", highlight=False)
+
+
 def _print_result(result: SearchResult) -> None:
     from rosetta.cli import console
+    from rosetta.safe_text import for_console
 
     console.print(f"query language [bold]{result.query_lang}[/] · {len(result.hits)} results · "
                   f"encode {result.encode_ms:.0f} ms · search {result.search_ms:.0f} ms", highlight=False)
@@ -101,9 +119,10 @@ def _print_result(result: SearchResult) -> None:
         text = " ".join(p.text.split())
         text = text if len(text) <= 300 else text[:299] + "…"
         more = f"\n[dim]+{h.more_count} more passages[/]" if h.more_count else ""
-        # Document strings are data, not Rich markup: escape them.
-        table.add_row(str(h.rank), f"{p.score:.3f}", p.lang,
-                      f"[bold]{escape(p.title)}[/]\n[dim]{escape(p.source)}[/]{more}", escape(text))
+        # Document strings are data, not Rich markup nor terminal control sequences.
+        table.add_row(str(h.rank), f"{p.score:.3f}", for_console(p.lang),
+                      f"[bold]{for_console(p.title)}[/]\n[dim]{for_console(p.source)}[/]{more}",
+                      for_console(text))
     console.print(table)
 
 

@@ -47,7 +47,10 @@ def index_command(
     chunk_tokens: Annotated[int, typer.Option(help="Chunk size in model tokens (capped by the "
                                                    "model's max_seq_length).", min=16)] = 256,
     overlap: Annotated[int, typer.Option(help="Tokens shared by consecutive chunks.", min=0)] = 32,
-    max_file_mb: Annotated[float, typer.Option(help="Refuse text files larger than this.")] = 25.0,
+    max_file_mb: Annotated[float, typer.Option(help="Refuse files larger than this (bytes read).",
+                                               min=0.001)] = 25.0,
+    replace: Annotated[bool, typer.Option(help="Let a file take over a document id that another "
+                                               "existing file (or an upload) holds.")] = False,
     stdin_name: Annotated[str, typer.Option(help="Document id (and format, by extension) of '-'.")
                           ] = "stdin.txt",
     model: Annotated[str | None, typer.Option(help="Model name or folder (default: settings).")] = None,
@@ -64,13 +67,13 @@ def index_command(
     encoder = load_encoder(settings, model)
     options = AddOptions(include=tuple(include or ()), exclude=tuple(exclude or ()),
                          text_column=text_column, id_column=id_column, prune=prune,
-                         max_file_mb=max_file_mb)
+                         max_file_mb=max_file_mb, replace=replace)
     items: list[str | Upload] = []
     for p in paths:
         if p == "-":
             import sys
 
-            items.append(Upload(stdin_name, sys.stdin.buffer.read()))
+            items.append(Upload(stdin_name, sys.stdin.buffer.read(), namespace="", origin="stdin"))
         else:
             items.append(p)
     try:
@@ -115,6 +118,7 @@ def _run_with_progress(index: Index, items: list[str | Upload], options: AddOpti
 
 def _print_report(report: IngestReport) -> None:
     from rosetta.cli import console
+    from rosetta.safe_text import for_console
 
     table = Table(title="Ingest report", show_header=False)
     table.add_column("", style="bold")
@@ -129,9 +133,11 @@ def _print_report(report: IngestReport) -> None:
         table.add_row(label, str(value))
     console.print(table)
     for issue in report.skipped:
-        console.print(f"[yellow]skipped[/] {issue.path}: {issue.error}", highlight=False)
+        console.print(f"[yellow]skipped[/] {for_console(issue.path)}: {for_console(issue.error)}",
+                      highlight=False)
     for issue in report.files_failed:
-        console.print(f"[red]failed[/] {issue.path}: {issue.error}", highlight=False)
+        console.print(f"[red]failed[/] {for_console(issue.path)}: {for_console(issue.error)}",
+                      highlight=False)
 
 
 def stats_command(
@@ -143,6 +149,7 @@ def stats_command(
     from indexer.store import StoreError, open_store
     from rosetta.cli import console, fail, get_settings
     from rosetta.models import ModelIdentity
+    from rosetta.safe_text import for_console
 
     settings = get_settings()
     name = collection or settings.collection
@@ -155,13 +162,13 @@ def stats_command(
         typer.echo(json.dumps(stats.to_dict(), ensure_ascii=False))
         return
     model = ModelIdentity.from_dict(stats.model).describe() if stats.model else "unknown"
-    console.print(f"collection [bold]{name}[/] · {stats.points} points · {stats.documents} documents "
-                  f"· model {model}", highlight=False)
+    console.print(f"collection [bold]{for_console(name)}[/] · {stats.points} points · "
+                  f"{stats.documents} documents · model {for_console(model)}", highlight=False)
     table = Table(title="chunks per language")
     table.add_column("lang")
     table.add_column("chunks", justify="right")
     for lang, count in stats.languages.items():
-        table.add_row(lang, str(count))
+        table.add_row(for_console(lang), str(count))
     console.print(table)
 
 

@@ -15,6 +15,7 @@ by the next one with exact counts and no duplicates.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -29,6 +30,7 @@ from indexer.chunking import ChunkConfig, Chunker
 from indexer.discovery import discover
 from indexer.ids import chunk_id, content_hash
 from indexer.readers import (
+    UPLOAD_NAMESPACE,
     ReadError,
     ReadOptions,
     SkipFile,
@@ -56,17 +58,25 @@ from rosetta.models import Encoder
 log = logging.getLogger(__name__)
 PIPELINE_VERSION = "1"
 LANG_SAMPLE_CHARS = 1000  # langdetect converges long before this; longer text only costs time
-STATE_FIELDS = ["doc_id", "content_hash", "chunk_index", "chunk_count", "file"]
+STATE_FIELDS = ["doc_id", "content_hash", "chunk_index", "chunk_count", "file", "origin"]
 ProgressCallback = Callable[[IngestProgress], None]
 OPTIMIZING = "building the search index"  # IngestProgress.current while the store optimizes
 
 
 @dataclass(frozen=True)
 class Upload:
-    """A file given as bytes (web upload, stdin): `name` becomes its document id."""
+    """A file given as bytes. Its document id is `namespace + name` ("upload:notes.md"); the
+    operator's own stdin (`rosetta index -`) uses namespace "" and origin "stdin"."""
 
     name: str
     data: bytes
+    namespace: str = UPLOAD_NAMESPACE
+    origin: str = "upload"
+
+    def source(self) -> SourceFile:
+        return SourceFile(rel=self.namespace + self.name, data=self.data,
+                          display=f"upload:{self.name}" if self.namespace else f"<{self.origin}>",
+                          origin=self.origin)
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,9 @@ class AddOptions:
     id_column: str | None = None
     prune: bool = False
     max_file_mb: float = 25.0
+    # A document id already held by another existing file (or an upload, or stdin) is taken over
+    # only when asked: otherwise the newcomer fails with the reason, nothing is replaced.
+    replace: bool = False
 
     def read_options(self) -> ReadOptions:
         return ReadOptions(self.text_column, self.id_column, self.max_file_mb)
@@ -86,6 +99,7 @@ class AddOptions:
 @dataclass
 class _DocState:
     file: str | None = None
+    origin: str | None = None
     points: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # id → (hash, index, count)
 
     def split(self, current_hash: str) -> tuple[bool, list[str]]:
@@ -193,8 +207,7 @@ class Index:
         if not self._ensured:
             self.ensure()
         items = list(paths)
-        uploads = [SourceFile(rel=u.name, data=u.data, display=f"upload:{u.name}")
-                   for u in items if isinstance(u, Upload)]
+        uploads = [u.source() for u in items if isinstance(u, Upload)]
         found = discover([p for p in items if not isinstance(p, Upload)], options.include,
                          options.exclude)
         sources = uploads + found.files
@@ -245,6 +258,7 @@ class Index:
             doc_id = str(p.get("doc_id"))
             doc = state[doc_id]
             doc.file = p.get("file")
+            doc.origin = p.get("origin")
             doc.points[hit.id] = (str(p.get("content_hash")), int(p.get("chunk_index", -1)),
                                   int(p.get("chunk_count", -1)))
             if doc.file is not None:
@@ -362,11 +376,12 @@ class Index:
     def _prepare_all(self, sources: list[SourceFile], state: dict[str, _DocState],
                      by_file: dict[str, set[str]], options: AddOptions, out: queue.Queue[Any],
                      stop: threading.Event) -> None:
+        claimed: dict[str, SourceFile] = {}  # doc id → the input that produced it in this run
         try:
             for src in sources:
                 if stop.is_set():
                     return
-                work = self._prepare(src, state, by_file, options)
+                work = self._prepare(src, state, by_file, options, claimed)
                 while not stop.is_set():
                     try:
                         out.put(work, timeout=0.2)
@@ -378,18 +393,22 @@ class Index:
             out.put(_Failure(exc))
 
     def _prepare(self, src: SourceFile, state: dict[str, _DocState], by_file: dict[str, set[str]],
-                 options: AddOptions) -> _FileWork:
+                 options: AddOptions, claimed: dict[str, SourceFile]) -> _FileWork:
         signature = f"{PIPELINE_VERSION}|{self.chunk_config.signature()}"
         read_options = options.read_options()
-        old_docs = by_file.get(src.rel, set())
+        old_docs = {d for d in by_file.get(src.rel, set()) if _may_replace(state[d], src, options)}
         try:
             raw = load_bytes(src, read_options)
             if not is_table(src) and raw.strip() and old_docs <= {src.rel}:
                 # Fast path: an unchanged single-document file is not even parsed.
                 doc_state = state.get(src.rel)
                 if doc_state is not None:
+                    if clash := _collision([src.rel], src, state, claimed, options):
+                        return _FileWork(src, "failed", clash)
                     complete, others = doc_state.split(content_hash(fingerprint(raw), signature))
-                    if complete:
+                    # A take-over (--replace) rewrites even identical content: the points must
+                    # name their new owner.
+                    if complete and not _held_by_other(doc_state, src):
                         return _FileWork(src, "indexed" if others else "unchanged", stale_ids=others,
                                          doc_ids=[src.rel])
             docs = read_source(src, read_options, raw)
@@ -402,6 +421,8 @@ class Index:
         except Exception as exc:  # a reader bug must cost one file, not the run
             log.debug("reader crashed on %s", src.name, exc_info=True)
             return _FileWork(src, "failed", f"unexpected error: {type(exc).__name__}: {exc}"[:300])
+        if clash := _collision([d.doc_id for d in docs], src, state, claimed, options):
+            return _FileWork(src, "failed", clash)
 
         work = _FileWork(src, "unchanged")
         now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -412,7 +433,7 @@ class Index:
             if doc_state is not None:
                 complete, others = doc_state.split(doc_hash)
                 work.stale_ids.extend(others)
-                if complete:
+                if complete and not _held_by_other(doc_state, src):
                     continue
             chunks = self.chunker.split(doc.text, doc.pages)
             if not chunks:
@@ -429,6 +450,8 @@ class Index:
                     "char_start": chunk.char_start, "char_end": chunk.char_end,
                     "text": chunk.text, "ingested_at": now, "content_hash": doc_hash,
                 }
+                if src.origin:
+                    payload["origin"] = src.origin
                 if chunk.page is not None:
                     payload["page"] = chunk.page
                 work.chunks.append(_ChunkWork(chunk_id(doc.doc_id, chunk.index, doc_hash), chunk.text,
@@ -466,13 +489,50 @@ class Index:
             errors.append(exc)
 
 
+def _held_by_other(prior: _DocState, src: SourceFile) -> bool:
+    """Does another input that still exists own this document (points written before origins
+    were recorded have none: they belong to whoever comes)?"""
+    if not prior.origin or not src.origin or prior.origin == src.origin:
+        return False
+    # A file that owned the id and is gone (moved, renamed) loses nothing when it is taken over.
+    return not prior.origin.startswith("/") or os.path.lexists(prior.origin)
+
+
+def _may_replace(prior: _DocState, src: SourceFile, options: AddOptions) -> bool:
+    """May `src` replace (or delete) the points of a document it shares an id with?"""
+    return options.replace or not _held_by_other(prior, src)
+
+
+def _collision(doc_ids: Sequence[str], src: SourceFile, state: dict[str, _DocState],
+               claimed: dict[str, SourceFile], options: AddOptions) -> str | None:
+    """Why `src` may not write these ids (another input holds one), or None; claims them if free."""
+    for doc_id in doc_ids:
+        other = claimed.get(doc_id)
+        if other is not None and other.origin != src.origin:
+            return (f"document id '{doc_id}' is also produced by {other.name} in this run; "
+                    "give them distinct ids (e.g. --id-column values) or index them separately")
+        prior = state.get(doc_id)
+        if prior is not None and not _may_replace(prior, src, options):
+            return (f"document id '{doc_id}' already belongs to {prior.origin}; index both in one "
+                    "run (ids then include their folders), or pass --replace to let this one take it over")
+    for doc_id in doc_ids:
+        claimed[doc_id] = src
+    return None
+
+
 def collection_stats(store: VectorStore, collection: str) -> CollectionStats:
-    """Points, documents (points with chunk_index 0), chunks per language, model identity."""
+    """Points, documents (distinct ids among first chunks), chunks per language, model identity.
+
+    Counting first chunks alone is not enough: between a crash and the re-run, a changed document
+    holds the first chunk of its old and of its new version.
+    """
     identity = store.identity(collection)
+    first_chunks = store.iterate(collection, where=_where_first_chunk(), with_payload=["doc_id"],
+                                 batch=4096)
     return CollectionStats(
         collection=collection,
         points=store.count(collection),
-        documents=store.count(collection, where=_where_first_chunk()),
+        documents=len({str(hit.payload.get("doc_id")) for hit in first_chunks}),
         languages=store.facet(collection, "lang", limit=1000),
         model=identity.to_dict() if identity is not None else None,
     )

@@ -12,7 +12,12 @@ import io
 import json
 import logging
 import math
+import os
 import re
+import stat
+import time
+import unicodedata
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -25,6 +30,9 @@ HTML_EXTS = frozenset({".html", ".htm", ".xhtml"})
 TABLE_EXTS = frozenset({".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet"})
 KNOWN_EXTS = TEXT_EXTS | HTML_EXTS | TABLE_EXTS | {".pdf", ".docx"}
 TEXT_COLUMN_GUESSES = ("text", "content", "body")
+# Uploads get ids of their own ("upload:README.md"), so an anonymous upload can never take over a
+# document indexed from a folder.
+UPLOAD_NAMESPACE = "upload:"
 SNIFF_BYTES = 1 << 18  # charset detection on the first 256 KiB: legacy encodings are uniform
 # Payload keys the pipeline owns; a table column with one of these names gets a `meta_` prefix.
 RESERVED_KEYS = frozenset({
@@ -48,6 +56,13 @@ class ReadOptions:
     # A text file this large is far more likely a dump or a log than a document; refuse it
     # (reported, nothing else affected) rather than spend an hour embedding it.
     max_file_mb: float = 25.0
+    # Container formats (DOCX is a zip of XML) can unpack to far more than they weigh: a 47 KB
+    # file can hold 30 MB of XML, and the XML libraries need ~250 bytes per element. Bounds on
+    # what is unpacked and parsed keep one hostile upload from costing gigabytes or minutes.
+    max_unpacked_mb: float = 256.0
+    max_elements: int = 1_000_000
+    max_zip_entries: int = 10_000
+    max_parse_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,9 @@ class SourceFile:
     path: Path | None = None
     data: bytes | None = None
     display: str = ""  # what `source` and reports show (the path as given)
+    # Who owns the document ids this input yields: an absolute path, "upload" or "stdin". An id
+    # held by one origin is not silently taken over by another (see `AddOptions.replace`).
+    origin: str = ""
 
     @property
     def name(self) -> str:
@@ -82,27 +100,48 @@ class Document:
 
 
 def load_bytes(src: SourceFile, options: ReadOptions) -> bytes:
-    """The raw bytes of `src`, with size limits and OS errors turned into `ReadError`."""
+    """The raw bytes of `src`, with size limits and OS errors turned into `ReadError`.
+
+    Only regular files are read (a FIFO would block forever, /dev/zero never ends), and the size
+    limit applies to the bytes actually read, not to what `stat` claims (/proc files say 0).
+    """
     limit = int(options.max_file_mb * 1024 * 1024)
+    bounded = src.suffix != ".parquet"
     if src.data is not None:
         raw = src.data
     else:
         assert src.path is not None
         try:
-            size = src.path.stat().st_size
-            if size > limit and src.suffix != ".parquet":
-                raise ReadError(f"file too large ({size / 1e6:.1f} MB > {options.max_file_mb:g} MB "
-                                "limit); raise --max-file-mb to index it")
-            raw = src.path.read_bytes()
-        except ReadError:
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; the type is checked on the
+            # opened file, so it cannot change between the check and the read.
+            with os.fdopen(os.open(src.path, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
+                info = os.fstat(fh.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise SkipFile(f"not a regular file ({_file_kind(info.st_mode)}); only regular "
+                                   "files are read")
+                if bounded and info.st_size > limit:
+                    raise ReadError(f"file too large ({info.st_size / 1e6:.1f} MB > "
+                                    f"{options.max_file_mb:g} MB limit); raise --max-file-mb to index it")
+                raw = fh.read(limit + 1) if bounded else fh.read()
+        except (ReadError, SkipFile):
             raise
         except IsADirectoryError:
             raise ReadError("cannot read: is a directory") from None
         except OSError as exc:
             raise ReadError(f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > limit and src.suffix != ".parquet":
-        raise ReadError(f"file too large ({len(raw) / 1e6:.1f} MB > {options.max_file_mb:g} MB limit)")
+    if bounded and len(raw) > limit:
+        raise ReadError(f"file too large (more than {options.max_file_mb:g} MB); raise --max-file-mb "
+                        "to index it")
     return raw
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return kind
+    return "special file"
 
 
 def fingerprint(raw: bytes) -> str:
@@ -174,11 +213,15 @@ def decode_text(raw: bytes) -> str:
         if raw.startswith(bom):
             return raw.decode(encoding, errors="replace")
     if b"\x00" in raw[:8192]:
-        raise ReadError("binary content, not text")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = _decode_legacy(raw)
+        encoding = _utf16_without_bom(raw[:8192])
+        if encoding is None:
+            raise ReadError("binary content, not text")
+        text = raw.decode(encoding, errors="replace")
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = _decode_mixed(raw) or _decode_legacy(raw)
     sample = text[:4096]
     if sample and len(_CONTROL.findall(sample)) > 0.05 * len(sample):
         raise ReadError("binary content, not text")
@@ -192,7 +235,68 @@ _LATIN_CODEPAGES = frozenset({
 })
 
 
-def _decode_legacy(raw: bytes) -> str:
+def _utf16_without_bom(head: bytes) -> str | None:
+    """'utf-16-le'/'-be' when `head` reads as text in one of them, else None.
+
+    Wrong byte order still decodes, but to code points from unrelated blocks (Latin 'H' becomes
+    U+4800, a space U+2000): the right reading is printable and its letters come from one or two
+    scripts.
+    """
+    best, best_score = None, 0.0
+    for encoding in ("utf-16-le", "utf-16-be"):
+        text = head[: len(head) // 2 * 2].decode(encoding, errors="replace")
+        score = _text_score(text)
+        if score > best_score:
+            best, best_score = encoding, score
+    return best
+
+
+def _script(char: str) -> int:
+    code = ord(char)
+    if code < 0x250:
+        return 0  # Latin, with its accented letters
+    if 0x3000 <= code <= 0x9FFF or 0xAC00 <= code <= 0xD7AF:
+        return -1  # CJK and Hangul span hundreds of blocks but are one script each
+    return code >> 7
+
+
+def _text_score(text: str) -> float:
+    """How plausible `text` is as prose: 0 when it is not, else its share of printable characters."""
+    if not text or text.count("\ufffd") > 0.01 * len(text):
+        return 0.0
+    # Repeating byte patterns decode to a handful of distinct characters, often combining marks.
+    if len(set(text)) < min(10, len(text) // 3):
+        return 0.0
+    if sum(unicodedata.category(c).startswith("M") for c in text) > 0.4 * len(text):
+        return 0.0
+    printable = sum(c.isprintable() or c in "\r\n\t" for c in text) / len(text)
+    letters = [c for c in text if c.isalpha()]
+    if printable < 0.95 or not letters:
+        return 0.0
+    top_two = sum(n for _, n in Counter(map(_script, letters)).most_common(2))
+    return printable if top_two >= 0.9 * len(letters) else 0.0
+
+
+def _decode_mixed(raw: bytes) -> str | None:
+    """Files appended to by tools with different encodings: UTF-8 lines stay UTF-8, the others
+    get the legacy encoding detected on them alone. None when no line has UTF-8 beyond ASCII
+    (a purely legacy file: decoded as a whole)."""
+    lines = raw.splitlines(keepends=True)
+    utf8: list[str | None] = []
+    for line in lines:
+        try:
+            utf8.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            utf8.append(None)
+    if not any(text is not None and not text.isascii() for text in utf8):
+        return None
+    rest = b"".join(line for line, text in zip(lines, utf8, strict=True) if text is None)
+    legacy = _legacy_encoding(rest) or "cp1252"
+    return "".join(text if text is not None else line.decode(legacy, errors="replace")
+                   for line, text in zip(lines, utf8, strict=True))
+
+
+def _legacy_encoding(raw: bytes) -> str | None:
     from charset_normalizer import from_bytes
 
     matches = from_bytes(raw[:SNIFF_BYTES])
@@ -203,15 +307,19 @@ def _decode_legacy(raw: bytes) -> str:
         for m in matches:
             if (m.encoding == "cp1252" and m.chaos <= best.chaos + 0.15
                     and m.coherence >= best.coherence - 0.05):
-                best = m
-                break
-    if best is None or best.encoding is None:
+                return "cp1252"
+    return best.encoding if best is not None else None
+
+
+def _decode_legacy(raw: bytes) -> str:
+    encoding = _legacy_encoding(raw)
+    if encoding is None:
         # Mostly UTF-8 with a few bad bytes (a truncated download) is still text.
         text = raw.decode("utf-8", errors="replace")
         if text.count("\ufffd") > 0.02 * max(len(text), 1):
             raise ReadError("binary content, not text (no text encoding fits)")
         return text
-    return raw.decode(best.encoding, errors="replace")
+    return raw.decode(encoding, errors="replace")
 
 
 # ---- readers -----------------------------------------------------------------------------------
@@ -225,7 +333,7 @@ def _single(src: SourceFile, raw: bytes, fmt: str, text: str, title: str | None,
 
 
 def _stem(rel: str) -> str:
-    return PurePosixPath(rel).name
+    return PurePosixPath(rel.removeprefix(UPLOAD_NAMESPACE)).name
 
 
 def _read_txt(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
@@ -249,7 +357,9 @@ _BLOCK_TAGS = ("p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6",
 def _read_html(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(decode_text(raw), "html.parser")
+    text = decode_text(raw)
+    _check_elements(text.count("<") - text.count("</"), options)
+    soup = BeautifulSoup(text, "html.parser")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     # Only what a reader sees: no scripts, styles, templates or head metadata.
     for tag in soup(["script", "style", "noscript", "template", "head", "svg", "iframe", "object"]):
@@ -275,7 +385,9 @@ def _read_pdf(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Documen
         parts: list[str] = []
         pages: list[tuple[int, int]] = []
         offset = 0
+        deadline = _Deadline(options.max_parse_seconds)
         for number, page in enumerate(reader.pages, start=1):
+            deadline.check()
             page_text = _tidy(page.extract_text() or "")
             pages.append((offset, number))
             parts.append(page_text)
@@ -295,6 +407,8 @@ def _read_pdf(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Documen
 def _read_docx(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
     import docx
 
+    _check_zip(raw, options)
+    deadline = _Deadline(options.max_parse_seconds)
     try:
         document = docx.Document(io.BytesIO(raw))
     except Exception as exc:  # zipfile, lxml and python-docx errors alike
@@ -302,6 +416,7 @@ def _read_docx(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Docume
     parts: list[str] = []
     title = (document.core_properties.title or "").strip() or None
     for para in document.paragraphs:
+        deadline.check()
         text = para.text.strip()
         if not text:
             continue
@@ -311,10 +426,68 @@ def _read_docx(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Docume
         parts.append(text)
     for table in document.tables:
         for row in table.rows:
+            deadline.check()
             cells = [c.text.strip() for c in row.cells]
             if any(cells):
                 parts.append(" | ".join(cells))
     return _single(src, raw, "docx", "\n\n".join(parts), title)
+
+
+def _check_zip(raw: bytes, options: ReadOptions) -> None:
+    """Refuse a zip whose parts would unpack or parse out of bounds, before any library opens it.
+
+    zipfile never yields more than an entry's declared size, so the declared sizes bound what a
+    reader can unpack; the XML parts are then streamed once to count their elements.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            entries = archive.infolist()
+            if len(entries) > options.max_zip_entries:
+                raise ReadError(f"refused: the archive holds {len(entries):,} parts (limit "
+                                f"{options.max_zip_entries:,}); a document does not need that many")
+            unpacked = sum(e.file_size for e in entries)
+            if unpacked > options.max_unpacked_mb * 1024 * 1024:
+                raise ReadError(f"refused: unpacks to {unpacked / 1e6:,.0f} MB (limit "
+                                f"{options.max_unpacked_mb:g} MB; a decompression bomb?)")
+            elements = 0
+            for entry in entries:
+                if not entry.filename.endswith((".xml", ".rels")):
+                    continue
+                with archive.open(entry) as part:
+                    tail = b""
+                    while block := part.read(1 << 20):
+                        # Each element has one opening tag: count '<' not starting a closing tag.
+                        block = tail + block
+                        elements += block[:-1].count(b"<") - block.count(b"</")
+                        tail = block[-1:]
+                        _check_elements(elements, options)
+                    elements += tail.count(b"<")
+            _check_elements(elements, options)
+    except ReadError:
+        raise
+    except Exception as exc:  # BadZipFile, zlib errors, CRC mismatches
+        raise ReadError(f"corrupt or unsupported DOCX: {type(exc).__name__}: {exc}"[:300]) from None
+
+
+def _check_elements(count: int, options: ReadOptions) -> None:
+    if count > options.max_elements:
+        raise ReadError(f"refused: more than {options.max_elements:,} markup elements (a "
+                        "decompression or markup bomb?); split the document")
+
+
+class _Deadline:
+    """Per-file parse time limit, checked between the parser's steps (pages, paragraphs, rows)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.until = time.monotonic() + seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.until:
+            raise ReadError(f"gave up after {self.seconds:g} s of parsing (the per-file limit); "
+                            "split the document")
 
 
 # ---- tables ------------------------------------------------------------------------------------
@@ -344,7 +517,10 @@ def _read_table(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Docum
     title_col = next((c for c in meta_cols if c.lower() == "title"), None)
     docs: list[Document] = []
     seen: dict[str, int] = {}
+    deadline = _Deadline(options.max_parse_seconds)
     for row_number, record in enumerate(frame.to_dict("records"), start=1):
+        if row_number % 1024 == 0:
+            deadline.check()
         text = _cell_text(record.get(text_col))
         if not text.strip():
             continue

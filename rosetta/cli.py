@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rosetta.models import KNOWN_MODELS, Encoder, ModelNotFoundError, build_model
+from rosetta.safe_text import for_console
 from rosetta.settings import Settings, resolve_device
 
 app = typer.Typer(
@@ -36,7 +37,8 @@ def get_settings() -> Settings:
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a user-facing error (no traceback) and return the Exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Messages quote file names and collection names: data, never markup.
+    err.print(f"[bold red]error:[/] {for_console(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -49,6 +51,8 @@ def load_encoder(settings: Settings, model: str | None = None, precision: str | 
                                 precision or settings.precision)
     except ModelNotFoundError as exc:
         raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail(f"interrupted while loading model {reference}; nothing was changed", 130) from None
 
 
 @models_app.command("list")

@@ -26,7 +26,7 @@ def check_upload(name: str, size: int, max_mb: int) -> str | None:
     return None
 
 
-def run_ingest(items: list[str | Upload], refused: list[tuple[str, str]]) -> None:
+def run_ingest(items: list[str | Upload], refused: list[tuple[str, str]], replace: bool = False) -> None:
     cfg = ui.settings()
     store = ui.store_or_stop(cfg)
     encoder = ui.guarded(lambda: ui.get_encoder(cfg))
@@ -47,7 +47,7 @@ def run_ingest(items: list[str | Upload], refused: list[tuple[str, str]]) -> Non
         with hold as held:
             index = Index(held, encoder, collection, batch_size=cfg.batch_size,
                           options=collection_options(cfg))
-            report = index.add(items, progress=on_progress) if items else IngestReport()
+            report = index.add(items, progress=on_progress, replace=replace) if items else IngestReport()
     except StoreError as exc:
         bar.empty()
         st.error(str(exc), icon=":material/error:")
@@ -94,6 +94,10 @@ with st.form("upload", clear_on_submit=True):
     # The widget itself lists the allowed types and the size limit.
     files = st.file_uploader("Documents to index (text, Markdown, HTML, PDF, Word, tables)",
                              type=ALLOWED, accept_multiple_files=True, max_upload_size=cfg.upload_max_mb)
+    # Uploads have ids of their own ("upload:NAME"); only table rows with an id column can meet
+    # ids that other files hold, and those are refused unless this is ticked.
+    replace = st.checkbox("Replace documents that other files already hold under the same id (--replace)",
+                          value=False)
     submitted = st.form_submit_button("Index uploaded files", type="primary")
 if submitted:
     if not files:
@@ -107,7 +111,7 @@ if submitted:
                 refused.append((f.name, why))
             else:
                 uploads.append(Upload(f.name, f.getvalue()))
-        run_ingest(uploads, refused)
+        run_ingest(uploads, refused, replace)
 
 st.subheader("Folder on the server")
 if cfg.allow_server_paths:
