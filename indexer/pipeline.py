@@ -151,7 +151,7 @@ class Index:
             from rosetta.settings import resolve_device
 
             encoder = Encoder.load(settings.model, settings.models_dir, resolve_device(settings.device),
-                                   settings.precision)
+                                   settings.precision, settings.encoder_backend)
         store = open_store(settings)
         try:
             index = cls(store, encoder, collection or settings.collection, batch_size=settings.batch_size,
