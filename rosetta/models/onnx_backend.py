@@ -163,6 +163,7 @@ class OnnxRunner:
         # Spinning worker threads burn the cores the pipeline's reader and writer threads need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.path = path
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.tokenizer = tokenizer
         self.max_seq_length = max_seq_length
