@@ -41,13 +41,15 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_encoder(settings: Settings, model: str | None = None, precision: str | None = None) -> Encoder:
+def load_encoder(settings: Settings, model: str | None = None, precision: str | None = None,
+                 backend: str | None = None) -> Encoder:
     """Load the configured (or given) model, turning lookup failures into clean CLI errors."""
     reference = model or settings.model
     try:
-        with err.status(f"Loading model {reference}…"):
+        # The first ONNX use exports and quantizes the model: a minute or two, once per user.
+        with err.status(f"Loading model {reference} (first use of an ONNX backend builds it)…"):
             return Encoder.load(reference, settings.models_dir, resolve_device(settings.device),
-                                precision or settings.precision, settings.encoder_backend)
+                                precision or settings.precision, backend or settings.encoder_backend)
     except ModelNotFoundError as exc:
         raise fail(str(exc)) from None
 

@@ -35,7 +35,9 @@ def cached_eval(settings: Settings, model: str, data_dir: Path, tasks: list[str]
     from training.evaluation import evaluate_encoder
 
     # Published scores are fp32 numbers; so are ours (the cache key does not hold the precision).
-    encoder = load_encoder(settings, model, precision="fp32")
+    # `auto` evaluates the torch reference; a backend set explicitly is evaluated as such.
+    backend = "torch" if settings.encoder_backend == "auto" else settings.encoder_backend
+    encoder = load_encoder(settings, model, precision="fp32", backend=backend)
     ident = encoder.identity
     # The torch key is unchanged so earlier cached results stay valid.
     backend = [] if ident.backend == "torch" else [ident.backend]
