@@ -80,6 +80,7 @@ def _atomic(final: Path, make: Any) -> None:
     tmp = Path(tmp_name)
     try:
         make(tmp)
+        tmp.chmod(0o644)  # mkstemp makes it private; a shared cache should be readable by all
         tmp.replace(final)
     finally:
         with contextlib.suppress(FileNotFoundError):
