@@ -71,8 +71,8 @@ def _store(qdrant_url: str | None, path: str, api_key: str | None, grpc: bool, t
 
 
 @st.cache_resource(show_spinner="Loading the multilingual model (first time only, a few seconds)…")
-def _encoder(model: str, models_dir: str, device: str, precision: str) -> Encoder:
-    return Encoder.load(model, Path(models_dir), resolve_device(device), precision)
+def _encoder(model: str, models_dir: str, device: str, precision: str, backend: str) -> Encoder:
+    return Encoder.load(model, Path(models_dir), resolve_device(device), precision, backend)
 
 
 def get_store(cfg: Settings) -> VectorStore:
@@ -81,7 +81,7 @@ def get_store(cfg: Settings) -> VectorStore:
 
 
 def get_encoder(cfg: Settings) -> Encoder:
-    return _encoder(cfg.model, str(cfg.models_dir), cfg.device, cfg.precision)
+    return _encoder(cfg.model, str(cfg.models_dir), cfg.device, cfg.precision, cfg.encoder_backend)
 
 
 def guarded(fn: Callable[[], T]) -> T:

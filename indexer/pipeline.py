@@ -166,7 +166,7 @@ class Index:
             from rosetta.settings import resolve_device
 
             encoder = Encoder.load(settings.model, settings.models_dir, resolve_device(settings.device),
-                                   settings.precision)
+                                   settings.precision, settings.encoder_backend)
         store = open_store(settings)
         try:
             index = cls(store, encoder, collection or settings.collection, batch_size=settings.batch_size,
@@ -347,6 +347,12 @@ class Index:
                 pending.append((queued, item))
                 while len(buffer) >= self.group_size:
                     flush(self.group_size)
+                # Keep the encoder busy: when the reader has nothing more ready, encode the whole
+                # batches already waiting rather than idle until a group has gathered (with a fast
+                # encoder, a small add was otherwise read, then encoded, then written, serially).
+                ready = len(buffer) // self.batch_size * self.batch_size
+                if ready and prepared.empty():
+                    flush(ready)
                 # Files with nothing to embed are finished at once (in stream order).
                 while pending and pending[0][0] <= flushed:
                     put(writes, pending.pop(0)[1])

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rosetta.models import KNOWN_MODELS, Encoder, ModelNotFoundError, build_model
+from rosetta.models.backends import BackendChoice, choose_backend
 from rosetta.safe_text import for_console
 from rosetta.settings import Settings, resolve_device
 
@@ -42,13 +43,15 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_encoder(settings: Settings, model: str | None = None, precision: str | None = None) -> Encoder:
+def load_encoder(settings: Settings, model: str | None = None, precision: str | None = None,
+                 backend: str | None = None) -> Encoder:
     """Load the configured (or given) model, turning lookup failures into clean CLI errors."""
     reference = model or settings.model
     try:
-        with err.status(f"Loading model {reference}…"):
+        # The first ONNX use exports and quantizes the model: a minute or two, once per user.
+        with err.status(f"Loading model {reference} (first use of an ONNX backend builds it)…"):
             return Encoder.load(reference, settings.models_dir, resolve_device(settings.device),
-                                precision or settings.precision)
+                                precision or settings.precision, backend or settings.encoder_backend)
     except ModelNotFoundError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -59,27 +62,48 @@ def load_encoder(settings: Settings, model: str | None = None, precision: str | 
 def models_list(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show the models known offline and whether each is built."""
     settings = get_settings()
-    rows = [
-        {
+    device = resolve_device(settings.device)
+    rows = []
+    for m in KNOWN_MODELS.values():
+        built = m.is_available(settings.models_dir)
+        choice = backend_for(m.name, settings, device) if built else None
+        rows.append({
             "name": m.name,
-            "built": m.is_available(settings.models_dir),
+            "built": built,
             "dim": m.dim,
             "languages": m.languages,
             "prompts": m.prompts,
             "description": m.description,
-        }
-        for m in KNOWN_MODELS.values()
-    ]
+            "backend": choice.backend if choice else None,
+            "backend_reason": choice.reason if choice else None,
+        })
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"Offline models (cache: {settings.models_dir})")
-    for col in ("name", "built", "dim", "languages", "description"):
+    table = Table(title=f"Offline models (cache: {settings.models_dir}; "
+                        f"ROSETTA_ENCODER_BACKEND={settings.encoder_backend})")
+    for col in ("name", "built", "dim", "languages", "backend", "description"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], "yes" if r["built"] else "no", str(r["dim"]), r["languages"],
+        backend = f"{r['backend']}: {r['backend_reason']}" if r["backend"] else "-"
+        table.add_row(r["name"], "yes" if r["built"] else "no", str(r["dim"]), r["languages"], backend,
                       r["description"])
     console.print(table)
+
+
+def backend_for(name: str, settings: Settings, device: str) -> BackendChoice:
+    """The backend an Encoder would use for this offline model, without loading it."""
+    from pathlib import Path
+
+    from rosetta.models.encoder import weights_hash
+
+    folder = Path(build_model(name, settings.models_dir))
+    try:
+        # Offline models are BERT-like mean-pooled encoders, all exportable to ONNX.
+        return choose_backend(settings.encoder_backend, device, settings.precision, weights_hash(folder),
+                              None)
+    except ValueError as exc:
+        return BackendChoice("error", str(exc))
 
 
 @models_app.command("build")

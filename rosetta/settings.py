@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "multilingual-e5-small"
 
+
+# Encoding engine; resolved in rosetta.models.backends (kept here too: settings import nothing heavy).
+Backend = Literal["auto", "torch", "onnx", "onnx-int8"]
 
 # Compute precision of encoding and training; resolved in rosetta.models.precision.
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
@@ -21,7 +25,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ROSETTA_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(Path(".rosetta"), description="Embedded Qdrant storage, caches.")
-    cache_dir: Path | None = Field(None, description="Built models; default DATA_DIR/models.")
+    # Per user, not per data dir: a new ROSETTA_DATA_DIR must not rebuild a 470 MB model.
+    cache_dir: Path | None = Field(None, description="Built models; default ~/.cache/rosetta/models.")
     qdrant_url: str | None = Field(None, description="Qdrant server URL; unset = embedded.")
     qdrant_api_key: str | None = None
     qdrant_prefer_grpc: bool = False
@@ -35,6 +40,8 @@ class Settings(BaseSettings):
     # (chunking, language id, upserts) then weighs more (bench/results/ingest_bf16.json); opt in.
     precision: Precision = Field(
         "fp32", description="Encoding precision: auto = bf16 where the CPU/GPU computes it natively.")
+    encoder_backend: Backend = Field(
+        "auto", description="torch, onnx, onnx-int8; auto = fastest that passes the quality gate here.")
     # Collection-creation options passed through to Qdrant (useful for a distributed cluster).
     shard_number: int | None = Field(None, ge=1)
     replication_factor: int | None = Field(None, ge=1)
@@ -53,7 +60,9 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.cache_dir if self.cache_dir is not None else self.data_dir / "models"
+        if self.cache_dir is not None:
+            return self.cache_dir
+        return user_cache_dir() / "models"
 
     @property
     def qdrant_path(self) -> Path:
@@ -62,6 +71,11 @@ class Settings(BaseSettings):
     @property
     def store_kind(self) -> Literal["server", "embedded"]:
         return "server" if self.qdrant_url else "embedded"
+
+
+def user_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rosetta"
 
 
 def resolve_device(device: str) -> str:

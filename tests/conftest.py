@@ -12,6 +12,9 @@ REPO = Path(__file__).resolve().parent.parent
 # Tests must never reach for a model hub: everything they use is offline.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The reference encoder (torch fp32) unless a test asks for another backend: tests compare exact
+# vectors and scores, and the ONNX builds are tested on their own (tests/rosetta/test_backends.py).
+os.environ.setdefault("ROSETTA_ENCODER_BACKEND", "torch")
 
 
 @pytest.fixture(scope="session")

@@ -31,14 +31,18 @@ def _eval_dir_or_fail(data_dir: Path | None, settings: Settings) -> Path:
 
 def cached_eval(settings: Settings, model: str, data_dir: Path, tasks: list[str], langs: list[str] | None,
                 use_cache: bool = True, stsb_langs: list[str] | None = None) -> dict[str, Any]:
-    """Evaluate `model`, memoised on disk by (weights, prompts, tasks, langs, data dir)."""
+    """Evaluate `model`, memoised on disk by (weights, prompts, backend, tasks, langs, data dir)."""
     from training.evaluation import evaluate_encoder
 
     # Published scores are fp32 numbers; so are ours (the cache key does not hold the precision).
-    encoder = load_encoder(settings, model, precision="fp32")
+    # `auto` evaluates the torch reference; a backend set explicitly is evaluated as such.
+    backend = "torch" if settings.encoder_backend == "auto" else settings.encoder_backend
+    encoder = load_encoder(settings, model, precision="fp32", backend=backend)
     ident = encoder.identity
+    # The torch key is unchanged so earlier cached results stay valid.
+    backend = [] if ident.backend == "torch" else [ident.backend]
     key_src = json.dumps([ident.weights_sha256, ident.prompts, sorted(tasks), langs, stsb_langs,
-                          str(data_dir.resolve())])
+                          str(data_dir.resolve()), *backend])
     key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
     cache = settings.data_dir / "eval_cache" / f"{key}.json"
     if use_cache and cache.exists():

@@ -7,12 +7,13 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rosetta.models.backends import Backend, backends_compatible, choose_backend
 from rosetta.models.precision import autocast, resolve_precision
 from rosetta.models.quiet import quiet_transformers
 from rosetta.models.registry import ModelNotFoundError, canonical_name, resolve
@@ -32,6 +33,9 @@ class ModelIdentity:
     prompts: dict[str, str] = field(default_factory=dict)
     normalized: bool = True
     max_seq_length: int = 512
+    # How the vectors were computed: torch, onnx or onnx-int8, and the weight quantization.
+    backend: str = "torch"
+    quantization: str = "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,15 +45,17 @@ class ModelIdentity:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     def same_vectors_as(self, other: ModelIdentity) -> bool:
-        """Vectors are interchangeable only for identical weights, dims and prompts."""
+        """Vectors are interchangeable only for identical weights, dims and prompts, computed by the
+        same backend or by two backends measured compatible for these weights."""
         return (
             self.weights_sha256 == other.weights_sha256
             and self.dim == other.dim
             and self.prompts == other.prompts
+            and backends_compatible(self.weights_sha256, self.backend, other.backend)
         )
 
     def describe(self) -> str:
-        return f"{self.name} ({self.dim}d, weights {self.weights_sha256[:12]})"
+        return f"{self.name} ({self.dim}d, weights {self.weights_sha256[:12]}, {self.backend})"
 
 
 def weights_hash(folder: Path) -> str:
@@ -85,15 +91,19 @@ class Encoder:
     Callers use `encode_queries` / `encode_documents` and never write prompt prefixes.
     """
 
-    def __init__(self, model: Any, identity: ModelIdentity, precision: str = "fp32") -> None:
+    def __init__(self, model: Any, identity: ModelIdentity, precision: str = "fp32",
+                 runner: Any = None, backend_reason: str = "") -> None:
         self.model = model
         self.identity = identity
         # Not part of the identity: bf16 and fp32 vectors of one model agree to cosine ≥ 0.9999.
-        self.precision = resolve_precision(precision, str(model.device))
+        self.precision = resolve_precision(precision, str(model.device)) if runner is None else "fp32"
+        self.runner = runner  # an OnnxRunner, or None to encode with torch
+        self.backend_reason = backend_reason
 
     @classmethod
-    def load(cls, reference: str, models_dir: Path, device: str = "cpu", precision: str = "fp32"
-             ) -> Encoder:
+    def load(cls, reference: str, models_dir: Path, device: str = "cpu", precision: str = "fp32",
+             backend: Backend = "torch") -> Encoder:
+        """Load a model; `backend` auto picks the fastest engine that passes the quality gate here."""
         quiet_transformers()
         from sentence_transformers import SentenceTransformer
 
@@ -119,7 +129,28 @@ class Encoder:
             normalized=_ends_with_normalize(model),
             max_seq_length=int(model.max_seq_length or 512),
         )
-        return cls(model, identity, precision)
+        return cls._with_backend(model, identity, precision, backend, device, models_dir)
+
+    @classmethod
+    def _with_backend(cls, model: Any, identity: ModelIdentity, precision: str, backend: str,
+                      device: str, models_dir: Path) -> Encoder:
+        from rosetta.models import onnx_backend
+
+        needs_check = backend != "torch"
+        unsupported = onnx_backend.supported(model) if needs_check else None
+        try:
+            choice = choose_backend(backend, device, precision, identity.weights_sha256, unsupported)
+        except ValueError as exc:
+            raise ModelNotFoundError(str(exc)) from None
+        if choice.backend == "torch":
+            return cls(model, identity, precision, backend_reason=choice.reason)
+        folder = onnx_backend.build_dir(models_dir, identity.name, identity.weights_sha256)
+        log.info("encoder backend %s (%s)", choice.backend, choice.reason)
+        path = onnx_backend.ensure_built(model, folder, choice.backend)
+        runner = onnx_backend.OnnxRunner(path, model.tokenizer, identity.max_seq_length)
+        identity = replace(identity, backend=choice.backend,
+                           quantization=onnx_backend.QUANTIZATION[choice.backend])
+        return cls(model, identity, "fp32", runner=runner, backend_reason=choice.reason)
 
     @property
     def dim(self) -> int:
@@ -146,6 +177,8 @@ class Encoder:
                 ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.runner is not None:
+            return self.runner.encode([prefix + t for t in texts], batch_size)
         with autocast(self.precision, str(self.model.device)):
             vectors = self.model.encode(
                 list(texts),

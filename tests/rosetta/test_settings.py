@@ -5,16 +5,25 @@ from pathlib import Path
 from rosetta.settings import DEFAULT_MODEL, Settings, resolve_device
 
 
-def test_defaults(monkeypatch) -> None:
-    for key in ("ROSETTA_DATA_DIR", "ROSETTA_QDRANT_URL", "ROSETTA_MODEL", "ROSETTA_CACHE_DIR"):
+def test_defaults(monkeypatch, tmp_path: Path) -> None:
+    for key in ("ROSETTA_DATA_DIR", "ROSETTA_QDRANT_URL", "ROSETTA_MODEL", "ROSETTA_CACHE_DIR",
+                "ROSETTA_ENCODER_BACKEND"):
         monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     s = Settings(_env_file=None)
     assert s.data_dir == Path(".rosetta")
     assert s.collection == "documents"
     assert s.model == DEFAULT_MODEL == "multilingual-e5-small"
     assert s.store_kind == "embedded"
     assert s.qdrant_path == Path(".rosetta/qdrant")
-    assert s.models_dir == Path(".rosetta/models")
+    assert s.encoder_backend == "auto"
+    # Built models are per user: another data dir reuses them instead of rebuilding 470 MB.
+    assert s.models_dir == tmp_path / "xdg" / "rosetta" / "models"
+    monkeypatch.setenv("ROSETTA_DATA_DIR", str(tmp_path / "other"))
+    assert Settings(_env_file=None).models_dir == s.models_dir
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert Settings(_env_file=None).models_dir == tmp_path / "home" / ".cache" / "rosetta" / "models"
 
 
 def test_from_env(monkeypatch, tmp_path: Path) -> None:

@@ -1,0 +1,99 @@
+"""Which engine computes the vectors: torch, or ONNX Runtime (fp32 or int8), and why.
+
+`auto` is a rule derived from bench/ingest.py and bench/quality_gate.py (results in bench/results/):
+int8 ONNX Runtime is the fastest CPU backend measured (AVX512-VNNI/AMX and AVX2 alike) and is chosen
+only for weights whose int8 vectors passed the quality gate; everything else stays on torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from rosetta.settings import Backend
+
+__all__ = ["Backend", "BackendChoice", "backends_compatible", "choose_backend"]
+BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
+
+# Weights (sha256 of the fp32 folder) whose onnx-int8 vectors passed the gate: Tatoeba and STS17 within
+# 1.0 point of torch fp32, cross-language passage retrieval within 0.5 nDCG@10, also with queries
+# and passages from different backends (bench/results/quality_gate.json).
+INT8_GATE_PASSED: dict[str, str] = {
+    "678c282b8f42a23bff9cbb92f3e42aa25519d02847b1b9db335c9f8ee2b52b81": "multilingual-e5-small",
+}
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    backend: str
+    reason: str
+
+
+def backends_compatible(weights_sha256: str, a: str, b: str) -> bool:
+    """May vectors of backend `a` be searched with vectors of backend `b` (same weights)?
+
+    torch and onnx compute the same fp32 graph (cosine 1.0000 measured); int8 vectors are close but
+    not equal, so they mix with fp32 ones only for weights measured compatible.
+    """
+    if a == b or {a, b} <= {"torch", "onnx"}:
+        return True
+    return weights_sha256 in INT8_GATE_PASSED
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def int8_fast_here() -> bool:
+    """Integer dot products ORT's int8 kernels need: AVX2 (x86) or the ARMv8.2 dot-product extension."""
+    flags = cpu_flags()
+    machine = platform.machine().lower()
+    if machine in {"x86_64", "amd64"}:
+        return "avx2" in flags
+    if machine in {"aarch64", "arm64"}:
+        return "asimddp" in flags or machine == "arm64"  # Apple silicon reports no cpuinfo
+    return False
+
+
+def choose_backend(requested: str, device: str, precision: str, weights_sha256: str,
+                   unsupported: str | None) -> BackendChoice:
+    """Resolve `requested` (auto or a backend) for this model on this machine, with the reason.
+
+    `unsupported` is why the model cannot be exported to ONNX (None if it can).
+    """
+    from rosetta.models.onnx_backend import onnxruntime_available
+
+    if requested != "auto":
+        if requested != "torch":
+            if device.split(":")[0] != "cpu":
+                raise ValueError(f"encoder backend {requested} runs on the CPU only; the device is {device} "
+                                 "(set ROSETTA_DEVICE=cpu or ROSETTA_ENCODER_BACKEND=torch)")
+            if not onnxruntime_available():
+                raise ValueError(f"encoder backend {requested} needs onnxruntime: pip install onnxruntime")
+            if unsupported:
+                raise ValueError(f"encoder backend {requested}: {unsupported}; "
+                                 "use ROSETTA_ENCODER_BACKEND=torch")
+        return BackendChoice(requested, "set by ROSETTA_ENCODER_BACKEND")
+    if device.split(":")[0] != "cpu":
+        return BackendChoice("torch", f"device {device}: torch in {precision} with length-sorted batches")
+    if precision != "fp32":
+        return BackendChoice("torch", f"ROSETTA_PRECISION={precision} is a torch setting")
+    if weights_sha256 not in INT8_GATE_PASSED:
+        return BackendChoice("torch", "int8 quality not measured for these weights")
+    if not onnxruntime_available():
+        return BackendChoice("torch", "onnxruntime is not installed")
+    if unsupported:
+        return BackendChoice("torch", unsupported)
+    if not int8_fast_here():
+        return BackendChoice("torch", "this CPU lacks AVX2/dot-product instructions for fast int8")
+    return BackendChoice("onnx-int8", "fastest measured on this CPU (AVX2 or better) and passes the "
+                                      "quality gate for these weights")

@@ -1,0 +1,175 @@
+"""Encoder backends: ONNX builds of a real offline model, the auto rule, the compatibility rule."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from rosetta.models import Encoder, ModelIdentity, ModelNotFoundError
+from rosetta.models.backends import INT8_GATE_PASSED, choose_backend, int8_fast_here
+
+pytest.importorskip("onnxruntime")
+
+# The packaged English model is small enough to export in seconds; the build code is model-agnostic.
+MODEL = "all-MiniLM-L6-v2"
+TEXTS = [
+    "The cat sleeps on the warm windowsill.",
+    "Quarterly revenue grew by four percent despite weaker demand in Europe.",
+    "How do I reset my password?",
+    "a",
+    "Photosynthesis converts light energy into chemical energy stored in glucose molecules, "
+    "which plants then use to grow, repair tissue and reproduce. " * 3,
+]
+E5_SHA = next(iter(INT8_GATE_PASSED))
+
+
+@pytest.fixture(scope="module")
+def build_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def reference(build_root: Path) -> Encoder:
+    return Encoder.load(MODEL, build_root, "cpu", "fp32", "torch")
+
+
+@pytest.fixture(scope="module")
+def onnx_fp32(build_root: Path) -> Encoder:
+    return Encoder.load(MODEL, build_root, "cpu", "fp32", "onnx")
+
+
+@pytest.fixture(scope="module")
+def onnx_int8(build_root: Path) -> Encoder:
+    return Encoder.load(MODEL, build_root, "cpu", "fp32", "onnx-int8")
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1)
+
+
+def test_onnx_fp32_computes_the_torch_vectors(reference: Encoder, onnx_fp32: Encoder) -> None:
+    for encode in ("encode_documents", "encode_queries"):
+        ref = getattr(reference, encode)(TEXTS, batch_size=2)
+        got = getattr(onnx_fp32, encode)(TEXTS, batch_size=2)
+        assert got.shape == ref.shape and got.dtype == np.float32
+        assert cosines(ref, got).min() > 0.9999
+        assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert onnx_fp32.identity.backend == "onnx" and onnx_fp32.identity.quantization == "none"
+    assert reference.identity.backend == "torch"
+    # Same fp32 graph: a collection written by one is searched by the other.
+    assert onnx_fp32.identity.same_vectors_as(reference.identity)
+
+
+def test_batching_and_order(onnx_fp32: Encoder, onnx_int8: Encoder) -> None:
+    one = onnx_fp32.encode_documents(TEXTS, batch_size=len(TEXTS))
+    by_two = onnx_fp32.encode_documents(TEXTS[::-1], batch_size=2)[::-1]
+    assert cosines(one, by_two).min() > 0.9999
+    # Dynamic int8 scales activations per batch, so a text's vector moves a little with its batch
+    # mates; same batches give the same vectors.
+    one = onnx_int8.encode_documents(TEXTS, batch_size=len(TEXTS))
+    by_two = onnx_int8.encode_documents(TEXTS[::-1], batch_size=2)[::-1]
+    assert cosines(one, by_two).min() > 0.97
+    assert np.array_equal(one, onnx_int8.encode_documents(TEXTS, batch_size=len(TEXTS)))
+    assert onnx_int8.encode_documents([]).shape == (0, 384)
+
+
+def test_int8_is_close_but_not_equal_and_refused_unless_measured(
+        reference: Encoder, onnx_int8: Encoder, tmp_path: Path) -> None:
+    from indexer.store import ModelMismatchError, QdrantStore
+
+    ref = reference.encode_documents(TEXTS)
+    got = onnx_int8.encode_documents(TEXTS)
+    c = cosines(ref, got)
+    assert c.min() > 0.95 and c.max() < 0.99999
+    assert onnx_int8.identity.quantization == "dynamic-int8"
+    # MiniLM's int8 vectors were never measured against its fp32 ones: a collection written by torch
+    # refuses them, naming both backends.
+    assert onnx_int8.identity.weights_sha256 not in INT8_GATE_PASSED
+    store = QdrantStore.embedded(tmp_path / "qdrant")
+    try:
+        store.ensure_collection("docs", reference.identity)
+        with pytest.raises(ModelMismatchError) as err:
+            store.ensure_collection("docs", onnx_int8.identity)
+        assert "torch" in str(err.value) and "onnx-int8" in str(err.value)
+        store.ensure_collection("docs", replace(onnx_int8.identity, backend="onnx"))
+    finally:
+        store.close()
+
+
+def test_measured_weights_mix_int8_and_fp32() -> None:
+    torch_e5 = ModelIdentity("multilingual-e5-small", "offline", E5_SHA, 384, {"query": "query: "})
+    int8_e5 = replace(torch_e5, backend="onnx-int8", quantization="dynamic-int8")
+    assert int8_e5.same_vectors_as(torch_e5) and torch_e5.same_vectors_as(int8_e5)
+    # Old collections recorded no backend: they were written by torch.
+    old = ModelIdentity.from_dict({k: v for k, v in torch_e5.to_dict().items()
+                                   if k not in {"backend", "quantization"}})
+    assert old.backend == "torch" and old.same_vectors_as(int8_e5)
+    unmeasured = "0" * 64
+    assert not replace(int8_e5, weights_sha256=unmeasured).same_vectors_as(
+        replace(torch_e5, weights_sha256=unmeasured))
+
+
+def test_build_is_cached_and_deterministic(build_root: Path, onnx_int8: Encoder, tmp_path: Path) -> None:
+    builds = list((build_root / "onnx").iterdir())
+    assert len(builds) == 1
+    assert {p.name for p in builds[0].glob("*.onnx")} == {"model.onnx", "model_int8.onnx"}
+    stamps = {p.name: p.stat().st_mtime_ns for p in builds[0].glob("*.onnx")}
+    Encoder.load(MODEL, build_root, "cpu", "fp32", "onnx-int8")  # reuses the build
+    assert {p.name: p.stat().st_mtime_ns for p in builds[0].glob("*.onnx")} == stamps
+    assert not list(builds[0].glob("*.tmp"))
+    # A second build from the same weights is byte-identical.
+    Encoder.load(MODEL, tmp_path, "cpu", "fp32", "onnx-int8")
+    again = next((tmp_path / "onnx").iterdir())
+    for name in ("model.onnx", "model_int8.onnx"):
+        assert digest(again / name) == digest(builds[0] / name), name
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_auto_rule() -> None:
+    choice = choose_backend("auto", "cpu", "fp32", E5_SHA, None)
+    assert choice.backend == ("onnx-int8" if int8_fast_here() else "torch")
+    assert "quality gate" in choice.reason or "int8" in choice.reason
+    assert choose_backend("auto", "cpu", "fp32", "f" * 64, None).backend == "torch"
+    assert choose_backend("auto", "cpu", "bf16", E5_SHA, None).backend == "torch"
+    assert choose_backend("auto", "cuda", "fp32", E5_SHA, None).backend == "torch"
+    assert choose_backend("auto", "cpu", "fp32", E5_SHA, "only mean pooling").backend == "torch"
+    assert choose_backend("torch", "cpu", "fp32", E5_SHA, None).backend == "torch"
+    with pytest.raises(ValueError, match="CPU only"):
+        choose_backend("onnx-int8", "cuda", "fp32", E5_SHA, None)
+    with pytest.raises(ValueError, match="ROSETTA_ENCODER_BACKEND=torch"):
+        choose_backend("onnx", "cpu", "fp32", E5_SHA, "only mean pooling")
+
+
+def test_unexportable_model_is_a_clear_error(tmp_path: Path, reference: Encoder) -> None:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    folder = tmp_path / "cls-pooled"
+    transformer = reference.model[0]
+    model = SentenceTransformer(modules=[transformer, Pooling(384, pooling_mode="cls")], device="cpu")
+    model.save(str(folder))
+    with pytest.raises(ModelNotFoundError, match="mean pooling"):
+        Encoder.load(str(folder), tmp_path, "cpu", "fp32", "onnx")
+    assert Encoder.load(str(folder), tmp_path, "cpu", "fp32", "auto").identity.backend == "torch"
+
+
+def test_models_list_shows_the_choice(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rosetta.cli import app
+
+    monkeypatch.setenv("ROSETTA_CACHE_DIR", str(models_dir))
+    monkeypatch.setenv("ROSETTA_ENCODER_BACKEND", "auto")
+    result = CliRunner().invoke(app, ["models", "list", "--json"])
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert rows["multilingual-e5-small"]["backend"] == ("onnx-int8" if int8_fast_here() else "torch")
+    assert rows["multilingual-e5-small"]["backend_reason"]
+    assert rows["all-MiniLM-L6-v2"]["backend"] == "torch"
+    assert "not measured" in rows["all-MiniLM-L6-v2"]["backend_reason"]
