@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     # (chunking, language id, upserts) then weighs more (bench/results/ingest_bf16.json); opt in.
     precision: Precision = Field(
         "fp32", description="Encoding precision: auto = bf16 where the CPU/GPU computes it natively.")
+    # New collections get the model's language vectors removed (an existing one keeps what it
+    # was built with); see rosetta.models.language_vectors and the README's eval table.
+    language_neutral: bool = Field(
+        True, description="Index new collections with language-neutral vectors (if the model has them).")
     # Collection-creation options passed through to Qdrant (useful for a distributed cluster).
     shard_number: int | None = Field(None, ge=1)
     replication_factor: int | None = Field(None, ge=1)

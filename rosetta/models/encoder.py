@@ -32,6 +32,9 @@ class ModelIdentity:
     prompts: dict[str, str] = field(default_factory=dict)
     normalized: bool = True
     max_seq_length: int = 512
+    # Set on a collection's identity when its vectors had the model's language vectors removed
+    # (rosetta.models.language_vectors); "" = plain vectors. Never mixed within a collection.
+    language_shift: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,15 +44,17 @@ class ModelIdentity:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     def same_vectors_as(self, other: ModelIdentity) -> bool:
-        """Vectors are interchangeable only for identical weights, dims and prompts."""
+        """Vectors are interchangeable only for identical weights, dims, prompts and language shift."""
         return (
             self.weights_sha256 == other.weights_sha256
             and self.dim == other.dim
             and self.prompts == other.prompts
+            and self.language_shift == other.language_shift
         )
 
     def describe(self) -> str:
-        return f"{self.name} ({self.dim}d, weights {self.weights_sha256[:12]})"
+        shift = f", {self.language_shift}" if self.language_shift else ""
+        return f"{self.name} ({self.dim}d, weights {self.weights_sha256[:12]}{shift})"
 
 
 def weights_hash(folder: Path) -> str:
