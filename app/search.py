@@ -70,8 +70,11 @@ Ranking = Literal["neutral", "prefer-language", "per-language"]
 RANKINGS: tuple[Ranking, ...] = ("neutral", "prefer-language", "per-language")
 RANKING_LABELS = {"neutral": "Language-neutral", "prefer-language": "Prefer query language",
                   "per-language": "One per language"}
-# Relative to the top score: on the plain model, a query's own language was worth about this much.
-PREFER_BONUS = 0.05
+# prefer-language lifts passages in the query's language by this share of the distance between the
+# best and the median candidate's score: scale-free, since plain cosines crowd near 0.8 and
+# language-neutral ones spread from ~0.1 to ~0.4. Enough to put a good own-language passage
+# among the top few, never to replace a clearly better match.
+PREFER_BONUS = 0.5
 
 
 class SearchError(StoreError):
@@ -247,7 +250,7 @@ def arrange(passages: Sequence[Passage], ranking: Ranking, query_lang: str, grou
     """Passages in rank order → hits for `ranking` (see RANKINGS), one per document if `group`."""
     ordered = list(passages)
     if ranking == "prefer-language" and ordered and query_lang != langid.UNDETERMINED:
-        bonus = PREFER_BONUS * abs(ordered[0].score)
+        bonus = PREFER_BONUS * (ordered[0].score - float(np.median([p.score for p in ordered])))
         ordered.sort(key=lambda p: -(p.score + (bonus if p.lang == query_lang else 0.0)))
     hits = (group_by_document(ordered) if group
             else [SearchHit(rank=i + 1, passage=p) for i, p in enumerate(ordered)])

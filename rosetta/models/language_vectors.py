@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "language_vectors"
-NO_SHIFT = ""  # the identity's `language_shift` for plain vectors
 
 
 class LanguageVectorsError(ValueError):
@@ -66,29 +65,38 @@ class LanguageVectors:
         return lang in self.langs
 
     # ---- applying -------------------------------------------------------------------------
+    def _fallback(self, offsets: np.ndarray) -> np.ndarray:
+        """The offset of a language without a vector: English's (zero, or the common centre)."""
+        where = self.index()
+        return offsets[where["en"]] if "en" in where else np.zeros(self.dim, dtype=np.float32)
+
     def shift_documents(self, vectors: np.ndarray, langs: Sequence[str]) -> np.ndarray:
         """Passage vectors with their language's offset removed, renormalized.
 
-        A language without a vector (`und`, or one the data did not cover) is left as it is.
+        A language without a vector (`und`, or one the data did not cover) is treated as English.
         """
-        return _shift(vectors, langs, self.passage, self.index())
+        where = self.index()
+        offsets = np.stack([self.passage[where[x]] if x in where else self._fallback(self.passage)
+                            for x in langs]) if len(langs) else np.zeros((0, self.dim), np.float32)
+        out = np.asarray(vectors, dtype=np.float32) - offsets
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
     def query_offset(self, lang: str | None, probs: Mapping[str, float] | None = None) -> np.ndarray:
         """The query prompt's offset for `lang`; unsure (lang None): the probability-weighted mix.
 
-        Languages without a vector count as English (no shift), so an unknown guess moves a
-        query less rather than wrongly.
+        Languages without a vector count as English, so an unknown guess moves a query less
+        rather than wrongly.
         """
         where = self.index()
+        fallback = self._fallback(self.query)
         if lang is not None and lang in where:
             return self.query[where[lang]]
-        if not probs:
-            return np.zeros(self.dim, dtype=np.float32)
-        total = sum(probs.values()) or 1.0
+        total = sum(probs.values()) if probs else 0.0
+        if total <= 0:
+            return fallback
         mix = np.zeros(self.dim, dtype=np.float32)
-        for code, p in probs.items():
-            if code in where:
-                mix += (p / total) * self.query[where[code]]
+        for code, p in (probs or {}).items():
+            mix += (p / total) * (self.query[where[code]] if code in where else fallback)
         return mix
 
     def shift_query(self, vector: np.ndarray, lang: str | None,
@@ -117,19 +125,6 @@ class LanguageVectors:
             raise LanguageVectorsError(
                 f"{path}: not a language-vectors file ({exc}); rebuild it with "
                 "python -m training.language_vectors") from None
-
-
-def _shift(vectors: np.ndarray, langs: Sequence[str], offsets: np.ndarray, where: dict[str, int]
-           ) -> np.ndarray:
-    out = np.array(vectors, dtype=np.float32, copy=True)
-    if len(out) == 0:
-        return out
-    rows = np.array([where.get(lang, -1) for lang in langs])
-    known = rows >= 0
-    if known.any():
-        out[known] -= offsets[rows[known]]
-        out[known] /= np.maximum(np.linalg.norm(out[known], axis=1, keepdims=True), 1e-12)
-    return out
 
 
 def packaged_path(model_name: str) -> Path:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from rosetta.langid import detect_query
-from rosetta.models.language_vectors import LanguageVectors
+from rosetta.models.language_vectors import LanguageVectors, for_model
 from training.evaluation.metrics import unit_rows
 from training.language_vectors import CachedEmbedder, estimate
 from training.multiway import Group, load_groups
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LANGS = ("en", "de", "es", "fr", "pt", "ru", "zh", "ja", "ar", "hi", "tr", "ko")
 DEFAULT_DOCS = 80
 DEFAULT_DISTRACTORS = 240
-DEFAULT_PAIRS = 64
+DEFAULT_PAIRS = 32
 PAIR_SWEEP = (8, 16, 32, 64)
 TOPICS = 4
 MAP_CUTOFF = 50
@@ -117,8 +117,7 @@ def build_pools(data: RetrievalData, doc_vecs: dict[str, np.ndarray], distractor
     imbalanced = pool("imbalanced", {x: every if x == "en" else every[(every + j) % 10 == 0]
                                      for j, x in enumerate(langs)}, True)
     topic = _kmeans(doc_vecs["en"], TOPICS)
-    skewed = pool("topic-skewed", {x: every if x == "en" else
-                                   every[(topic == j % TOPICS) | (every % 5 == 0)]
+    skewed = pool("topic-skewed", {x: every if x == "en" else every[topic == j % TOPICS]
                                    for j, x in enumerate(langs)}, False)
     return [balanced, imbalanced, skewed]
 
@@ -131,14 +130,17 @@ def plain() -> Ranking:
     return lambda q, qlang, pool: (q, pool.vectors)
 
 
-def corpus_means() -> Ranking:
+def corpus_means(query_means: bool = True) -> Ranking:
+    """Each language's mean over the pool subtracted from its documents; from queries, the mean
+    of the query set (`query_means`) or, as a live system would have to, the documents' mean."""
     def rank(q: np.ndarray, qlang: np.ndarray, pool: Pool) -> tuple[np.ndarray, np.ndarray]:
         p = pool.vectors.copy()
-        for x in np.unique(pool.lang):
-            p[pool.lang == x] -= pool.vectors[pool.lang == x].mean(0)
+        means = {x: pool.vectors[pool.lang == x].mean(0) for x in np.unique(pool.lang)}
+        for x, m in means.items():
+            p[pool.lang == x] -= m
         q2 = q.copy()
         for x in np.unique(qlang):
-            q2[qlang == x] -= q[qlang == x].mean(0)
+            q2[qlang == x] -= q[qlang == x].mean(0) if query_means else means[x]
         return unit_rows(q2), unit_rows(p)
     return rank
 
@@ -214,21 +216,29 @@ def evaluate_retrieval(embed: CachedEmbedder, parallel_dir: Path, langs: Sequenc
     qlang = np.array([x for x in data.langs for _ in data.query_texts[x]])
     qdoc = np.array([i for x in data.langs for i in range(len(data.query_texts[x]))])
     qvec = np.concatenate([embed.queries(data.query_texts[x], f"queries {x}") for x in data.langs])
-    sweep = sorted({*([n for n in PAIR_SWEEP if n < pairs] if variants else []), pairs})
+    sweep = sorted({*(PAIR_SWEEP if variants else ()), pairs})
     estimates = {n: estimate(embed, data.estimation, data.langs, n) for n in sweep}
     model = estimates[pairs]
+    onto_english = estimate(embed, data.estimation, data.langs, pairs, center=False)
     rankings: dict[str, Ranking] = {
         "plain": plain(),
         "corpus means": corpus_means(),
         f"language vectors ({pairs} pairs)": with_vectors(model),
     }
+    ident = embed.encoder.identity
+    packaged = for_model(ident.name, ident.weights_sha256)
+    if packaged is not None:
+        # The file the product ships (estimated on more languages' pairs, the same held-out split).
+        rankings["language vectors, packaged file"] = with_vectors(packaged)
     if variants:
         texts = [t for x in data.langs for t in data.query_texts[x]]
         detected = [(ql.lang, ql.probs) for ql in map(detect_query, texts)]
         rankings.update({
+            "corpus means, documents' means for queries": corpus_means(query_means=False),
             "language vectors, detected query language": with_vectors(model, detected),
             "language vectors, one offset for both prompts": with_vectors(variant(model, shared=True)),
-            "language vectors, onto the centroid": with_vectors(variant(model, onto="centroid")),
+            "offsets onto English (not centered)": with_vectors(onto_english),
+            "offsets onto the centroid of the offsets": with_vectors(variant(onto_english, onto="centroid")),
             "language vectors, hi+ko without data (no shift)":
                 with_vectors(variant(model, drop=("hi", "ko"))),
             **{f"language vectors ({n} pairs)": with_vectors(estimates[n]) for n in sweep if n != pairs},
