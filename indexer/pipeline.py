@@ -43,6 +43,7 @@ from indexer.report import CollectionStats, FileIssue, IngestProgress, IngestRep
 from indexer.sparse import sparse_vectors
 from indexer.store import (
     CollectionOptions,
+    ModelMismatchError,
     Point,
     QdrantStore,
     SparseVector,
@@ -503,8 +504,6 @@ def collection_language_vectors(stored: ModelIdentity, encoder: Encoder) -> Lang
         return None
     vectors = model_language_vectors(encoder)
     if vectors is None or vectors.tag != stored.language_shift:
-        from indexer.store import ModelMismatchError
-
         raise ModelMismatchError(
             f"the collection's vectors were made language-neutral with {stored.language_shift}, "
             f"which is not available for {encoder.identity.describe()}; use the model and Rosetta "

@@ -1,11 +1,12 @@
 """Language vectors of a model: the part of every embedding that says "this is language X".
 
 Multilingual encoders put a language-identity component into each vector, so a query ranks
-unrelated documents of its own language above translations of the right answer. For each
-language the model's offset is estimated as the mean of `embed(x) - embed(english(x))` over
-translation pairs (the content is the same, so what remains is language, not topic), once per
-prompt. Subtracting a passage's offset at index time and the query's at search time puts every
-language onto English's place; cosine then ranks by content.
+unrelated documents of its own language above translations of the right answer. A language's
+vector is its mean embedding over translation pairs, once per prompt: the pairs carry the same
+content in every language, so the means differ by language, not topic (the offset onto English,
+mean(embed(x) - embed(english(x))), plus the English mean that all vectors share). Subtracting a
+passage's vector at index time and the query's at search time leaves what the text says; cosine
+then ranks by content across languages.
 
 The vectors ship as a small derived file per model (`language_vectors/<model>.npz`), produced
 by `python -m training.language_vectors` from multi-way parallel data; it records the weights

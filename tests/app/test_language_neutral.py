@@ -75,6 +75,12 @@ def test_collection_identity_records_the_shift(encoder, store: QdrantStore) -> N
     with pytest.raises(ModelMismatchError, match="language"):
         store.ensure_collection("neutral", dataclasses.replace(encoder.identity,
                                                                language_shift=other.tag))
+    # A collection shifted with vectors this install does not have cannot be searched or extended.
+    store.ensure_collection("stale", dataclasses.replace(encoder.identity, language_shift=other.tag))
+    with pytest.raises(ModelMismatchError, match="--recreate"):
+        Searcher(encoder, store, "stale").search(SearchRequest(QUERY))
+    with pytest.raises(ModelMismatchError, match="--recreate"):
+        Index(store, encoder, "stale").ensure()
 
 
 def test_ranking_modes(encoder, store: QdrantStore) -> None:
@@ -88,6 +94,9 @@ def test_ranking_modes(encoder, store: QdrantStore) -> None:
     ja_ranks = lambda r: [h.rank for h in r.hits if h.passage.lang == "ja"]  # noqa: E731
     assert sum(ja_ranks(prefer)) < sum(ja_ranks(neutral))  # Japanese lifted...
     assert is_moon(prefer.hits[0].passage.doc_id)  # ...but not above the clearly best match
+    # The keyword leg of hybrid search is untouched: the query's words still match its own text.
+    hybrid = searcher.search(SearchRequest("満ち欠け", limit=5, hybrid=True))
+    assert hybrid.hits and hybrid.language_neutral
 
 
 def test_arrange_per_language_keeps_each_languages_best(encoder, store: QdrantStore) -> None:
