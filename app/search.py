@@ -15,6 +15,10 @@ Design notes
   pool of passages several times larger than the page, group in rank order, and grow the pool
   when there are too few distinct documents. "n more passages" counts the further passages of
   the same document found in that pool (not every passage of the document).
+* **Language-neutral collections** (indexed with the model's language vectors removed, recorded
+  in the collection identity) get queries shifted the same way, by the query's detected language
+  or the mix of its candidate languages; plain collections get plain queries. The ranking modes
+  `prefer-language` and `per-language` re-arrange a candidate pool after the store's ranking.
 * **Min score** applies to the dense cosine score; in hybrid mode Qdrant applies it to the dense
   prefetch (RRF scores are rank-based and have no absolute scale).
 """
