@@ -50,20 +50,26 @@ def search_command(
     hybrid: Annotated[bool, typer.Option(help="Fuse semantic and keyword rankings (RRF).")] = False,
     group: Annotated[bool, typer.Option(help="One result per document (--no-group: every passage).")
                      ] = True,
+    ranking: Annotated[str, typer.Option(
+        help="neutral (best matches in any language), prefer-language (lift the query's language), "
+             "per-language (the best match in each language).")] = "neutral",
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Search the index across languages; print a ranked table (or --json)."""
-    from app.search import Searcher, SearchError, SearchRequest
+    from app.search import RANKINGS, Searcher, SearchError, SearchRequest
     from indexer.store import StoreError, open_store
     from rosetta.cli import fail, get_settings, load_encoder
 
+    if ranking not in RANKINGS:
+        raise fail(f"--ranking {ranking!r}: choose one of {', '.join(RANKINGS)}")
     settings = get_settings()
     name = collection or settings.collection
     if min_score is not None and not -1.0 <= min_score <= 1.0:  # also refuses nan
         raise fail(f"--min-score must be a cosine similarity between -1 and 1, not {min_score}")
     request = SearchRequest(query=query, limit=limit, offset=offset, langs=_split(lang),
                             exclude_langs=_split(exclude_lang), source_prefix=source,
-                            doc_ids=doc_id or (), min_score=min_score, hybrid=hybrid, group_by_doc=group)
+                            doc_ids=doc_id or (), min_score=min_score, hybrid=hybrid, group_by_doc=group,
+                            ranking=ranking)  # type: ignore[arg-type]
     try:
         store = open_store(settings)
     except StoreError as exc:
@@ -106,7 +112,12 @@ def _print_result(result: SearchResult) -> None:
     from rosetta.safe_text import for_console
 
     console.print(f"query language [bold]{result.query_lang}[/] · {len(result.hits)} results · "
-                  f"encode {result.encode_ms:.0f} ms · search {result.search_ms:.0f} ms", highlight=False)
+                  f"ranking {result.ranking} · encode {result.encode_ms:.0f} ms · "
+                  f"search {result.search_ms:.0f} ms", highlight=False)
+    if not result.language_neutral:
+        console.print("[dim]this collection was indexed without language-neutral vectors: results "
+                      "lean towards the query's language (rosetta index --recreate fixes that)[/]",
+                      highlight=False)
     if not result.hits:
         console.print("[yellow]no passages matched[/] (try fewer filters or other words)")
         return

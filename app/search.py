@@ -15,6 +15,10 @@ Design notes
   pool of passages several times larger than the page, group in rank order, and grow the pool
   when there are too few distinct documents. "n more passages" counts the further passages of
   the same document found in that pool (not every passage of the document).
+* **Language-neutral collections** (indexed with the model's language vectors removed, recorded
+  in the collection identity) get queries shifted the same way, by the query's detected language
+  or the mix of its candidate languages; plain collections get plain queries. The ranking modes
+  `prefer-language` and `per-language` re-arrange a candidate pool after the store's ranking.
 * **Min score** applies to the dense cosine score; in hybrid mode Qdrant applies it to the dense
   prefetch (RRF scores are rank-based and have no absolute scale).
 """
@@ -22,13 +26,14 @@ Design notes
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -45,6 +50,7 @@ from indexer.store import (
 )
 from rosetta import langid
 from rosetta.models import Encoder
+from rosetta.models.language_vectors import LanguageVectors
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,20 @@ MAX_POST_FILTER = 4000
 QUERY_THREADS = 1  # see _query_threads
 SHORT_WORD = 10  # letters; see detect_query_lang
 POOL_FACTOR = 4  # initial pool = POOL_FACTOR × documents needed
+# How the query's language weighs in the ranking (see Searcher._arranged):
+#   neutral          the best matches in any language (language vectors removed, when the
+#                    collection was indexed with them)
+#   prefer-language  the same, with passages in the query's language lifted by PREFER_BONUS
+#   per-language     the best match in each language, one per language (coverage)
+Ranking = Literal["neutral", "prefer-language", "per-language"]
+RANKINGS: tuple[Ranking, ...] = ("neutral", "prefer-language", "per-language")
+RANKING_LABELS = {"neutral": "Language-neutral", "prefer-language": "Prefer query language",
+                  "per-language": "One per language"}
+# prefer-language lifts passages in the query's language by this share of the distance between the
+# best and the median candidate's score: scale-free, since plain cosines crowd near 0.8 and
+# language-neutral ones spread from ~0.1 to ~0.4. Enough to put a good own-language passage
+# among the top few, never to replace a clearly better match.
+PREFER_BONUS = 0.5
 
 
 class SearchError(StoreError):
@@ -87,6 +107,7 @@ class SearchRequest:
     min_score: float | None = None
     hybrid: bool = False
     group_by_doc: bool = True
+    ranking: Ranking = "neutral"
 
 
 @dataclass
@@ -154,12 +175,17 @@ class SearchResult:
     grouped: bool = True
     encode_ms: float = 0.0
     search_ms: float = 0.0
+    ranking: Ranking = "neutral"
+    # Whether the collection's vectors (and so this query's) had the language vectors removed.
+    language_neutral: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's `--json` shape (stable: scripts depend on it)."""
         return {
             "query": self.query,
             "query_lang": self.query_lang,
+            "ranking": self.ranking,
+            "language_neutral": self.language_neutral,
             "hits": [
                 {
                     "score": round(h.score, 6), "text": h.passage.text, "lang": h.passage.lang,
@@ -223,6 +249,23 @@ def group_by_document(passages: Sequence[Passage]) -> list[SearchHit]:
     return list(groups.values())
 
 
+def arrange(passages: Sequence[Passage], ranking: Ranking, query_lang: str, group: bool = True
+            ) -> list[SearchHit]:
+    """Passages in rank order → hits for `ranking` (see RANKINGS), one per document if `group`."""
+    ordered = list(passages)
+    if ranking == "prefer-language" and ordered and query_lang != langid.UNDETERMINED:
+        bonus = PREFER_BONUS * (ordered[0].score - float(np.median([p.score for p in ordered])))
+        ordered.sort(key=lambda p: -(p.score + (bonus if p.lang == query_lang else 0.0)))
+    hits = (group_by_document(ordered) if group
+            else [SearchHit(rank=i + 1, passage=p) for i, p in enumerate(ordered)])
+    if ranking == "per-language":
+        seen: set[str] = set()
+        hits = [h for h in hits if not (h.passage.lang in seen or seen.add(h.passage.lang))]
+        for i, h in enumerate(hits):
+            h.rank = i + 1
+    return hits
+
+
 def detect_query_lang(query: str) -> str:
     """The query's language (ISO 639-1) or `und` when it is too short to tell.
 
@@ -284,19 +327,35 @@ class Searcher:
         self.store = store
         self.collection = collection
         self._checked = False
+        # The collection's language vectors (None: plain vectors); queries get the same treatment.
+        self.language_vectors: LanguageVectors | None = None
 
     def check(self) -> None:
         """Fail with a readable message if the collection is missing or holds another model's vectors."""
         if self._checked:
             return
         stored = self.store.identity(self.collection)  # raises CollectionNotFoundError
-        if stored is not None and not stored.same_vectors_as(self.encoder.identity):
-            raise ModelMismatchError(
-                f"collection '{self.collection}' holds vectors of {stored.describe()}, but the "
-                f"loaded model is {self.encoder.identity.describe()}; search it with that model "
-                "(ROSETTA_MODEL) or re-index"
-            )
+        if stored is not None:
+            model = dataclasses.replace(self.encoder.identity, language_shift=stored.language_shift)
+            if not stored.same_vectors_as(model):
+                raise ModelMismatchError(
+                    f"collection '{self.collection}' holds vectors of {stored.describe()}, but the "
+                    f"loaded model is {self.encoder.identity.describe()}; search it with that model "
+                    "(ROSETTA_MODEL) or re-index"
+                )
+            from indexer.pipeline import collection_language_vectors
+
+            self.language_vectors = collection_language_vectors(stored, self.encoder)
         self._checked = True
+
+    def query_vector(self, query: str, lang: langid.QueryLanguage | None = None) -> np.ndarray:
+        """The query's vector as the collection's vectors were made: shifted by the query's
+        language (the probability mix when the language is unsure) if they were."""
+        vector = self.encode(query)
+        if self.language_vectors is None:
+            return vector
+        lang = lang or langid.detect_query(query)
+        return self.language_vectors.shift_query(vector, lang.lang, lang.probs)
 
     def count(self) -> int:
         """Passages in the collection (0 when it does not exist)."""
@@ -313,18 +372,22 @@ class Searcher:
         query = req.query.strip()
         if not query:
             raise SearchError("type a query")
+        if req.ranking not in RANKINGS:
+            raise SearchError(f"unknown ranking '{req.ranking}'; choose one of {', '.join(RANKINGS)}")
         self.check()
         query_lang = detect_query_lang(query)
         t0 = time.perf_counter()
-        vector = self.encode(query)
+        lang = langid.detect_query(query)
+        vector = self.query_vector(query, lang)
         sparse = sparse_query_vector(self.encoder, query) if req.hybrid else None
         t1 = time.perf_counter()
         where = build_filter(req)
-        hits, has_more = self._ranked(vector, sparse, where, req)
+        hits, has_more = self._ranked(vector, sparse, where, req, query_lang)
         t2 = time.perf_counter()
         return SearchResult(query=query, query_lang=query_lang, hits=hits, offset=req.offset,
                             has_more=has_more, hybrid=req.hybrid, grouped=req.group_by_doc,
-                            encode_ms=(t1 - t0) * 1000, search_ms=(t2 - t1) * 1000)
+                            encode_ms=(t1 - t0) * 1000, search_ms=(t2 - t1) * 1000,
+                            ranking=req.ranking, language_neutral=self.language_vectors is not None)
 
     def search_vector(self, vector: np.ndarray, req: SearchRequest) -> list[SearchHit]:
         """Search with a ready query vector (benchmarks, tests)."""
@@ -332,8 +395,11 @@ class Searcher:
         return hits
 
     def _ranked(self, vector: np.ndarray, sparse: SparseVector | None, where: models.Filter | None,
-                req: SearchRequest) -> tuple[list[SearchHit], bool]:
+                req: SearchRequest, query_lang: str = langid.UNDETERMINED
+                ) -> tuple[list[SearchHit], bool]:
         limit, offset = max(1, req.limit), max(0, req.offset)
+        if req.ranking != "neutral":
+            return self._arranged(vector, sparse, where, req, query_lang)
         if not req.group_by_doc:
             # One extra passage tells the UI whether a next page exists.
             raw = self.store.query(self.collection, vector, where=where, limit=limit + 1,
@@ -358,6 +424,28 @@ class Searcher:
             pool = min(pool * POOL_FACTOR, MAX_POOL)
         page = groups[offset:offset + limit]
         return page, len(groups) > offset + limit
+
+    def _arranged(self, vector: np.ndarray, sparse: SparseVector | None, where: models.Filter | None,
+                  req: SearchRequest, query_lang: str) -> tuple[list[SearchHit], bool]:
+        """`prefer-language` and `per-language`: re-arrange a candidate pool of passages.
+
+        The pool grows (like grouping's) until the page is full or the collection is exhausted;
+        a language's best passage is always in the pool when the pool covers that language.
+        """
+        limit, offset = max(1, req.limit), max(0, req.offset)
+        need = offset + limit + 1
+        pool = min(max(need * POOL_FACTOR, 40), MAX_POOL)
+        while True:
+            raw = self.store.query(self.collection, vector, where=where, limit=pool,
+                                   score_threshold=req.min_score, sparse=sparse)
+            hits = arrange([Passage.from_hit(h) for h in raw], req.ranking, query_lang, req.group_by_doc)
+            if len(hits) >= need or len(raw) < pool or pool >= MAX_POOL:
+                break
+            pool = min(pool * POOL_FACTOR, MAX_POOL)
+        page = hits[offset:offset + limit]
+        for i, h in enumerate(page):
+            h.rank = offset + i + 1
+        return page, len(hits) > offset + limit
 
     def _post_filtered(self, vector: np.ndarray, where: models.Filter, req: SearchRequest, pool: int,
                        need: int) -> list[SearchHit] | None:

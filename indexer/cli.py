@@ -54,6 +54,10 @@ def index_command(
     stdin_name: Annotated[str, typer.Option(help="Document id (and format, by extension) of '-'.")
                           ] = "stdin.txt",
     model: Annotated[str | None, typer.Option(help="Model name or folder (default: settings).")] = None,
+    language_neutral: Annotated[bool | None, typer.Option(
+        help="A new collection: remove the model's language vectors, so that search ranks by content "
+             "across languages (default: ROSETTA_LANGUAGE_NEUTRAL). An existing one keeps its own.")
+                                ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")
                         ] = False,
 ) -> None:
@@ -64,6 +68,8 @@ def index_command(
     from rosetta.cli import fail, get_settings, load_encoder
 
     settings = get_settings()
+    if language_neutral is not None:
+        settings = settings.model_copy(update={"language_neutral": language_neutral})
     encoder = load_encoder(settings, model)
     options = AddOptions(include=tuple(include or ()), exclude=tuple(exclude or ()),
                          text_column=text_column, id_column=id_column, prune=prune,

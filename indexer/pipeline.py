@@ -14,6 +14,7 @@ by the next one with exact counts and no duplicates.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import queue
@@ -44,6 +45,7 @@ from indexer.report import CollectionStats, FileIssue, IngestProgress, IngestRep
 from indexer.sparse import sparse_vectors
 from indexer.store import (
     CollectionOptions,
+    ModelMismatchError,
     Point,
     QdrantStore,
     SparseVector,
@@ -53,7 +55,8 @@ from indexer.store import (
     open_store,
 )
 from rosetta.langid import detect, majority
-from rosetta.models import Encoder
+from rosetta.models import Encoder, ModelIdentity
+from rosetta.models.language_vectors import LanguageVectors, LanguageVectorsError, for_model
 
 log = logging.getLogger(__name__)
 PIPELINE_VERSION = "1"
@@ -144,9 +147,11 @@ class Index:
 
     def __init__(self, store: VectorStore, encoder: Encoder, collection: str, *, batch_size: int = 32,
                  chunk: ChunkConfig = ChunkConfig(), options: CollectionOptions = CollectionOptions(),
-                 group_batches: int = 8) -> None:
+                 group_batches: int = 8, language_vectors: LanguageVectors | None = None) -> None:
         self.store = store
         self.encoder = encoder
+        # For a new collection; an existing one keeps the shift it was built with (see ensure).
+        self.language_vectors = language_vectors
         self.collection = collection
         self.batch_size = batch_size
         self.chunk_config = chunk
@@ -169,8 +174,10 @@ class Index:
                                    settings.precision, settings.encoder_backend)
         store = open_store(settings)
         try:
+            vectors = model_language_vectors(encoder) if settings.language_neutral else None
             index = cls(store, encoder, collection or settings.collection, batch_size=settings.batch_size,
-                        chunk=chunk, options=collection_options(settings, index_fields))
+                        chunk=chunk, options=collection_options(settings, index_fields),
+                        language_vectors=vectors)
             index.ensure(recreate=recreate)
         except BaseException:
             store.close()
@@ -178,10 +185,26 @@ class Index:
         return index
 
     def ensure(self, recreate: bool = False) -> None:
-        """Create the collection, or check it holds this model's vectors (ModelMismatchError)."""
-        self.store.ensure_collection(self.collection, self.encoder.identity, recreate=recreate,
+        """Create the collection, or check it holds this model's vectors (ModelMismatchError).
+
+        A collection is either language-shifted throughout or not at all: an existing one keeps
+        the language vectors its identity names, whatever this Index was given for new ones.
+        """
+        if not recreate and self.store.exists(self.collection):
+            stored = self.store.identity(self.collection)
+            if stored is not None and stored.language_shift != self._shift_tag():
+                self.language_vectors = collection_language_vectors(stored, self.encoder)
+        self.store.ensure_collection(self.collection, self.identity, recreate=recreate,
                                      options=self.collection_options)
         self._ensured = True
+
+    def _shift_tag(self) -> str:
+        return self.language_vectors.tag if self.language_vectors is not None else ""
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """The collection's identity: the model's, plus the language shift its vectors carry."""
+        return dataclasses.replace(self.encoder.identity, language_shift=self._shift_tag())
 
     def close(self) -> None:
         self.store.close()
@@ -320,6 +343,8 @@ class Index:
             nonlocal buffer, flushed
             group, buffer = buffer[:n], buffer[n:]
             vectors = self.encoder.encode_documents([c.text for c in group], batch_size=self.batch_size)
+            if self.language_vectors is not None:
+                vectors = self.language_vectors.shift_documents(vectors, [c.payload["lang"] for c in group])
             put(writes, [Point(c.id, v, c.payload, c.sparse) for c, v in zip(group, vectors, strict=True)])
             flushed += len(group)
             while pending and pending[0][0] <= flushed:
@@ -524,6 +549,33 @@ def _collision(doc_ids: Sequence[str], src: SourceFile, state: dict[str, _DocSta
     for doc_id in doc_ids:
         claimed[doc_id] = src
     return None
+
+
+def model_language_vectors(encoder: Encoder) -> LanguageVectors | None:
+    """The language vectors made for this encoder's model, if there are any."""
+    ident = encoder.identity
+    try:
+        return for_model(ident.name, ident.weights_sha256)
+    except LanguageVectorsError as exc:
+        log.warning("no language-neutral vectors: %s", exc)
+        return None
+
+
+def collection_language_vectors(stored: ModelIdentity, encoder: Encoder) -> LanguageVectors | None:
+    """The language vectors a collection's identity names (None for a plain collection).
+
+    Raises ModelMismatchError when they are not available for this model any more: adding
+    unshifted (or differently shifted) vectors would leave the collection half-corrected.
+    """
+    if not stored.language_shift:
+        return None
+    vectors = model_language_vectors(encoder)
+    if vectors is None or vectors.tag != stored.language_shift:
+        raise ModelMismatchError(
+            f"the collection's vectors were made language-neutral with {stored.language_shift}, "
+            f"which is not available for {encoder.identity.describe()}; use the model and Rosetta "
+            "version that built it, or --recreate to rebuild the collection")
+    return vectors
 
 
 def collection_stats(store: VectorStore, collection: str) -> CollectionStats:

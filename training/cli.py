@@ -49,7 +49,8 @@ def cached_eval(settings: Settings, model: str, data_dir: Path, tasks: list[str]
         return json.loads(cache.read_text())
     with err.status(f"Evaluating {ident.describe()} on {', '.join(tasks)}…"):
         result = evaluate_encoder(encoder, data_dir, tasks, langs, batch_size=settings.batch_size,
-                                  stsb_langs=stsb_langs)
+                                  stsb_langs=stsb_langs,
+                                  embedding_cache=settings.data_dir / "eval_cache" / "embeddings")
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(result, ensure_ascii=False))
     return result
@@ -62,8 +63,9 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_cmd(
         model: Annotated[str, typer.Argument(help="Model name or folder.")],
-        tasks: Annotated[str, typer.Option(help="Comma list of tatoeba, sts17, stsb.")
-                         ] = "tatoeba,sts17,stsb",
+        tasks: Annotated[str, typer.Option(
+            help="Comma list of tatoeba, sts17, stsb, mining, retrieval (language-agnostic retrieval: "
+                 "plain vs corpus means vs language vectors).")] = "tatoeba,sts17,stsb",
         langs: Annotated[str | None, typer.Option(help="Comma list of languages (ISO 639-1 or -3).")] = None,
         stsb_langs: Annotated[str | None, typer.Option(help="Restrict stsb_multi_mt to these.")] = None,
         data_dir: Annotated[Path | None, typer.Option(help="Eval data (env ROSETTA_EVAL_DIR).")] = None,
@@ -85,6 +87,12 @@ def register(app: typer.Typer) -> None:
         if json_out:
             typer.echo(json.dumps(result, ensure_ascii=False))
             return
+        if "retrieval" in result:
+            from training.evaluation.retrieval import markdown
+
+            typer.echo(markdown(result["retrieval"]))
+            if set(task_list) <= {"retrieval"}:
+                return
         name = result["model"]["name"]
         typer.echo(summary_table({name: result}))
         typer.echo("")

@@ -13,7 +13,7 @@ ISO1_TO_ISO3: dict[str, str] = {
     "no": "nor", "nb": "nob", "pl": "pol", "pt": "por", "ro": "ron", "ru": "rus", "sk": "slk",
     "sl": "slv", "sq": "sqi", "sr": "srp", "sv": "swe", "sw": "swa", "ta": "tam", "te": "tel",
     "th": "tha", "tl": "fil", "tr": "tur", "uk": "ukr", "ur": "urd", "uz": "uzb", "vi": "vie",
-    "zh": "zho",
+    "zh": "zho", "gu": "guj", "kn": "kan", "ne": "nep", "pa": "pan", "so": "som",
 }
 ISO3_TO_ISO1: dict[str, str] = {v: k for k, v in ISO1_TO_ISO3.items()}
 # Macro-language spellings that name the same data under another code.

@@ -8,6 +8,8 @@ import streamlit as st
 
 from app import ui_common as ui
 from app.search import (
+    RANKING_LABELS,
+    RANKINGS,
     SearchError,
     SearchHit,
     SearchRequest,
@@ -137,6 +139,10 @@ if source_prefix:
 dates = sb.date_input("Ingested between", value=(), key="f_dates", format="YYYY-MM-DD")
 sb.subheader("Ranking")
 top_k = sb.slider("Results per page", 1, 50, 10, key="f_topk")
+ranking = sb.selectbox("Ranking", RANKINGS, key="f_ranking", format_func=RANKING_LABELS.__getitem__,
+                       help="Language-neutral: the best matches in any language. Prefer query language: "
+                       "the same, own-language passages lifted a little. One per language: the best "
+                       "match in each language.")
 hybrid = sb.toggle("Hybrid: meaning + keywords", key="f_hybrid", value=False,
                    help="Fuse dense (semantic) and keyword rankings with RRF. Dense only is the default.")
 grouped = sb.toggle("One result per document", key="f_grouped", value=True)
@@ -150,7 +156,7 @@ query = st.text_input("Query", key="query", placeholder="Type a question or keyw
 date_from = dates[0] if len(dates) >= 1 else None
 date_to = dates[1] if len(dates) == 2 else None
 signature = (query, tuple(langs), tuple(exclude), source_prefix, date_from, date_to, top_k, hybrid,
-             grouped, min_score, collection)
+             grouped, min_score, collection, ranking)
 if st.session_state.get("signature") != signature:
     # A new question (or new filters) starts again at the first page.
     st.session_state["signature"] = signature
@@ -159,7 +165,7 @@ offset = st.session_state.get("offset", 0)
 
 request = SearchRequest(query=query, limit=top_k, offset=offset, langs=langs, exclude_langs=exclude,
                         source_prefix=source_prefix or None, ingested_from=date_from, ingested_to=date_to,
-                        min_score=min_score or None, hybrid=hybrid, group_by_doc=grouped)
+                        min_score=min_score or None, hybrid=hybrid, group_by_doc=grouped, ranking=ranking)
 engine = ui.searcher(cfg, store, collection)
 
 mlt = st.session_state.get("mlt")

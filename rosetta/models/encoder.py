@@ -36,6 +36,9 @@ class ModelIdentity:
     # How the vectors were computed: torch, onnx or onnx-int8, and the weight quantization.
     backend: str = "torch"
     quantization: str = "none"
+    # Set on a collection's identity when its vectors had the model's language vectors removed
+    # (rosetta.models.language_vectors); "" = plain vectors. Never mixed within a collection.
+    language_shift: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,17 +48,19 @@ class ModelIdentity:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     def same_vectors_as(self, other: ModelIdentity) -> bool:
-        """Vectors are interchangeable only for identical weights, dims and prompts, computed by the
-        same backend or by two backends measured compatible for these weights."""
+        """Vectors are interchangeable only for identical weights, dims, prompts and language shift,
+        computed by the same backend or by two backends measured compatible for these weights."""
         return (
             self.weights_sha256 == other.weights_sha256
             and self.dim == other.dim
             and self.prompts == other.prompts
+            and self.language_shift == other.language_shift
             and backends_compatible(self.weights_sha256, self.backend, other.backend)
         )
 
     def describe(self) -> str:
-        return f"{self.name} ({self.dim}d, weights {self.weights_sha256[:12]}, {self.backend})"
+        shift = f", {self.language_shift}" if self.language_shift else ""
+        return f"{self.name} ({self.dim}d, weights {self.weights_sha256[:12]}, {self.backend}{shift})"
 
 
 def weights_hash(folder: Path) -> str:

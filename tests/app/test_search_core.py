@@ -140,7 +140,7 @@ def test_dataframe_export(searcher: Searcher) -> None:
 
 def test_json_shape(searcher: Searcher) -> None:
     data = searcher.search(SearchRequest("coffee", limit=2)).to_json()
-    assert set(data) == {"query", "query_lang", "hits"}
+    assert set(data) == {"query", "query_lang", "ranking", "language_neutral", "hits"}
     assert set(data["hits"][0]) == {"score", "text", "lang", "doc_id", "source", "title", "chunk_index"}
 
 

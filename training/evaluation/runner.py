@@ -24,7 +24,7 @@ from training.langs import tatoeba_code, to_iso1
 log = logging.getLogger(__name__)
 ALL_TASKS = ("tatoeba", "sts17", "stsb")
 # Optional tasks, run only when asked for.
-EXTRA_TASKS = ("mining",)
+EXTRA_TASKS = ("mining", "retrieval")
 DEFAULT_TATOEBA = ["deu", "spa", "fra", "ita", "ara", "tur", "cmn", "rus", "jpn", "nld", "por", "kor"]
 DEFAULT_STSB = ["en", "de", "es", "fr", "it", "ru", "zh", "nl"]
 DEFAULT_STSB_CROSS = ["de", "es", "fr", "it", "ru", "zh"]
@@ -153,12 +153,15 @@ def evaluate_encoder(
     langs: list[str] | None = None,
     batch_size: int = 64,
     stsb_langs: list[str] | None = None,
+    embedding_cache: Path | None = None,
 ) -> dict[str, Any]:
     """Run `tasks` and return {"model": identity, task: {lang: {metric: value}}, "summary": {...}}.
 
     `langs` (any ISO code) restricts Tatoeba, stsb_multi_mt and the STS17 tracks (to those involving
     only these languages plus English); `stsb_langs` restricts stsb_multi_mt further (it is the
-    costliest task: 2,758 sentences per language).
+    costliest task: 2,758 sentences per language). `retrieval` (language-agnostic retrieval over
+    a mixed-language pool) reads the parallel data next to `data_dir` (`../parallel`) and caches
+    its embeddings under `embedding_cache` when given.
     """
     tasks = list(tasks)
     unknown = [t for t in tasks if t not in ALL_TASKS + EXTRA_TASKS]
@@ -185,5 +188,15 @@ def evaluate_encoder(
         cross = [x for x in mono if x != "en"] if (iso1 is not None or stsb_langs is not None) \
             else DEFAULT_STSB_CROSS
         result["stsb"] = eval_stsb(embed, data_dir, mono, cross)
+    if "retrieval" in tasks:
+        from training.evaluation.retrieval import DEFAULT_LANGS, default_parallel_dir, evaluate_retrieval
+        from training.language_vectors import CachedEmbedder
+
+        parallel = default_parallel_dir(data_dir)
+        if parallel is None:
+            raise FileNotFoundError(f"retrieval: no parallel data next to {data_dir} (../parallel)")
+        result["retrieval"] = evaluate_retrieval(
+            CachedEmbedder(encoder, embedding_cache, batch_size), parallel,
+            langs=["en", *(x for x in iso1 if x != "en")] if iso1 else DEFAULT_LANGS)
     result["summary"] = summarize(result)
     return result
