@@ -113,6 +113,9 @@ def register(app: typer.Typer) -> None:
         filter_min_score: Annotated[float | None, typer.Option(
             help="Filter the training pairs first: keep margin ≥ this (turns on `filter:`).")] = None,
         resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
+        report_only: Annotated[bool, typer.Option(
+            help="Do not train: evaluate the finished run in the output folder and write its report.")
+                               ] = False,
         evaluate: Annotated[bool, typer.Option(help="Evaluate teacher, untrained and trained student.")
                             ] = True,
         eval_tasks: Annotated[str, typer.Option()] = "tatoeba,sts17,stsb",
@@ -128,7 +131,7 @@ def register(app: typer.Typer) -> None:
         from training.data import ParallelDataError
         from training.evaluation.published import load_published
         from training.report import build_report, write_model_card, write_report
-        from training.trainer import train
+        from training.trainer import META_FILE, train
 
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         settings = get_settings()
@@ -150,29 +153,36 @@ def register(app: typer.Typer) -> None:
         teacher_eval = before_eval = None
         folder = None
         tasks = _split(eval_tasks) or []
+        if report_only:
+            meta_file = Path(cfg.output_dir) / META_FILE
+            if not meta_file.is_file():
+                raise fail(f"--report-only: no finished run in {cfg.output_dir} ({META_FILE} is missing)")
+            meta = json.loads(meta_file.read_text())
+            evaluate = True
         if evaluate:
             folder = _eval_dir_or_fail(cfg.eval_dir or data_dir, settings)
             teacher_eval = cached_eval(settings, cfg.teacher, folder, tasks, _split(eval_langs),
                                        stsb_langs=_split(eval_stsb_langs))
             before_eval = cached_eval(settings, cfg.student, folder, tasks, _split(eval_langs),
                                       stsb_langs=_split(eval_stsb_langs))
-        try:
-            result = train(cfg, settings.models_dir, resume=resume, console=err)
-        except ParallelDataError as exc:
-            raise fail(str(exc)) from None
-        meta = result.to_dict()
+        if not report_only:
+            try:
+                meta = train(cfg, settings.models_dir, resume=resume, console=err).to_dict()
+            except ParallelDataError as exc:
+                raise fail(str(exc)) from None
+        output_dir = Path(meta["output_dir"])
         after_eval = None
         if evaluate and folder is not None:
-            after_eval = cached_eval(settings, str(result.output_dir), folder, tasks, _split(eval_langs),
+            after_eval = cached_eval(settings, str(output_dir), folder, tasks, _split(eval_langs),
                                      stsb_langs=_split(eval_stsb_langs))
         rep = build_report(meta, teacher_eval, before_eval, after_eval)
         published = load_published(folder) if folder else {}
-        write_report(rep, published, result.output_dir / "training_report")
-        write_model_card(result.output_dir, rep, published)
+        write_report(rep, published, output_dir / "training_report")
+        write_model_card(output_dir, rep, published)
         if report is not None:
             write_report(rep, published, report.with_suffix(""))
-        err.print(f"[green]saved:[/] {result.output_dir} ({result.steps} steps, "
-                  f"{result.pairs_per_second:.1f} pairs/s, {result.total_seconds / 60:.1f} min)")
+        err.print(f"[green]saved:[/] {output_dir} ({meta['steps']} steps, "
+                  f"{meta['pairs_per_second']:.1f} pairs/s, {meta['total_seconds'] / 60:.1f} min)")
 
 
 def register_data_commands(app: typer.Typer) -> None:
