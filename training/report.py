@@ -117,7 +117,9 @@ def render_markdown(report: dict[str, Any], published: dict[str, dict[str, float
         f"teacher embeddings {run.get('teacher_seconds', 0):.0f} s).",
         "",
         "Tatoeba: accuracy %, non-English → English. STS: Spearman ×100 of cosine. Every model is "
-        "embedded with its own query prompt (E5: `query: ` on both sides; teacher: none).",
+        "embedded with its own query prompt (E5: `query: ` on both sides; teacher: none)"
+        + (", in bf16 (vectors within cosine 0.999 of fp32; published numbers are fp32)."
+           if (report.get("after") or {}).get("precision") == "bf16" else "."),
         "",
         "## Summary",
         "",
