@@ -25,6 +25,21 @@ class FilterConfig(BaseModel):
     chunk_size: int = 2000
 
 
+class LoraConfig(BaseModel):
+    """Train low-rank adapters (peft LoRA) instead of the layers' weights: the result is a few-MB adapter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = 16
+    alpha: float = 32.0
+    dropout: float = 0.0
+    # Linear layers of each adapted transformer block (BERT/XLM-R names).
+    target_modules: list[str] = Field(default_factory=lambda: [
+        "query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"])
+    # Blocks to adapt; None = every block above `freeze_layers` (the same blocks partial fine-tuning trains).
+    layers: list[int] | None = None
+
+
 class TrainConfig(BaseModel):
     """Everything a distillation run depends on; saved next to the model and in the report."""
 
@@ -58,6 +73,8 @@ class TrainConfig(BaseModel):
     # the teacher targets (on init_pairs_per_lang pairs, both sides): the closed-form optimum of
     # the MSE objective for that layer, so training starts aligned instead of from a foreign space.
     init_projection: Literal["none", "lstsq"] = "none"
+    # None: fine-tune the unfrozen blocks' weights; set: train LoRA adapters on them instead.
+    lora: LoraConfig | None = None
     init_pairs_per_lang: int = 500
 
     objective: Literal["mse", "ranking", "mse+ranking"] = "mse"
@@ -68,6 +85,9 @@ class TrainConfig(BaseModel):
     # targets (English keeps the teacher geometry); see training.losses.DistillRankingLoss.
     ranking_target: Literal["student", "teacher"] = "student"
     mse_weight: float = 1.0
+    # Weight of MSE(student(x), base(x)) for the non-English side x, base = the untrained student:
+    # each language keeps its own geometry while it is pulled towards English.
+    preservation_weight: float = 0.0
 
     # Batches of similar-length pairs (less padding; no text twice in a batch either way).
     group_by_length: bool = True

@@ -33,17 +33,23 @@ def additive_margin_ranking(src: Tensor, trg: Tensor, scale: float = 20.0, margi
 
 
 class DistillRankingLoss(nn.Module):
-    """weights.mse × MSE(student(x), teacher(en)) + weights.ranking × margin ranking(en ↔ x).
+    """weights.mse × MSE(student(x), teacher(en)) + weights.ranking × margin ranking(en ↔ x)
+    + weights.preservation × MSE(student(x), base(x)).
 
     `ranking_target="student"` ranks student(x) against student(en), as LaBSE's dual encoder does;
     both sides move, and the in-batch negatives also spread the English sentences apart, which
     costs monolingual STS. `"teacher"` ranks student(x) against the fixed teacher(en) vectors
     instead: only the other languages are pulled into place and English keeps the teacher's
     geometry (held there by the MSE part).
+
+    With a preservation weight the labels are [teacher(en) | base(x)] side by side: the second half
+    is the untrained student's vector of the translation, which the student's vector of it is kept
+    near, so a language keeps its own similarity structure while it moves towards English.
     """
 
     def __init__(self, model: Any, mse_weight: float = 1.0, ranking_weight: float = 1.0,
-                 scale: float = 20.0, margin: float = 0.3, ranking_target: str = "student") -> None:
+                 scale: float = 20.0, margin: float = 0.3, ranking_target: str = "student",
+                 preservation_weight: float = 0.0) -> None:
         super().__init__()
         if ranking_target not in ("student", "teacher"):
             raise ValueError(f"ranking_target must be student or teacher, not {ranking_target!r}")
@@ -53,6 +59,7 @@ class DistillRankingLoss(nn.Module):
         self.scale = scale
         self.margin = margin
         self.ranking_target = ranking_target
+        self.preservation_weight = preservation_weight
 
     def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None) -> Tensor:
         from sentence_transformers.base.losses.merged_forward import embed_columns
@@ -62,6 +69,12 @@ class DistillRankingLoss(nn.Module):
     def combine(self, embeddings: list[Tensor], labels: Tensor | None) -> Tensor:
         """The loss from the (english, translation) embeddings and the teacher targets."""
         total = torch.zeros((), device=embeddings[0].device)
+        if self.preservation_weight:
+            if labels is None or labels.shape[-1] != 2 * embeddings[1].shape[-1]:
+                raise ValueError("the preservation part needs [teacher(en) | base(x)] labels")
+            labels, base = labels.chunk(2, dim=-1)
+            total = total + self.preservation_weight * F.mse_loss(
+                embeddings[1], base.detach().to(embeddings[1].dtype))
         if self.mse_weight:
             if labels is None:
                 raise ValueError("the MSE part needs teacher embeddings as labels")
@@ -81,15 +94,18 @@ class DistillRankingLoss(nn.Module):
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"mse_weight": self.mse_weight, "ranking_weight": self.ranking_weight,
-                "scale": self.scale, "margin": self.margin, "ranking_target": self.ranking_target}
+                "scale": self.scale, "margin": self.margin, "ranking_target": self.ranking_target,
+                "preservation_weight": self.preservation_weight}
 
 
 def build_loss(cfg: TrainConfig, student: Any) -> nn.Module:
-    if cfg.objective == "mse":
+    if cfg.objective == "mse" and not cfg.preservation_weight:
         from sentence_transformers.sentence_transformer.losses import MSELoss
 
         return MSELoss(student)
-    mse_weight = cfg.mse_weight if cfg.objective == "mse+ranking" else 0.0
-    return DistillRankingLoss(student, mse_weight=mse_weight, ranking_weight=cfg.ranking_weight,
+    mse_weight = cfg.mse_weight if cfg.objective in ("mse", "mse+ranking") else 0.0
+    ranking_weight = cfg.ranking_weight if cfg.objective != "mse" else 0.0
+    return DistillRankingLoss(student, mse_weight=mse_weight, ranking_weight=ranking_weight,
                               scale=cfg.ranking_scale, margin=cfg.ranking_margin,
-                              ranking_target=cfg.ranking_target)
+                              ranking_target=cfg.ranking_target,
+                              preservation_weight=cfg.preservation_weight)

@@ -9,7 +9,7 @@ saved model's cosine geometry is what was trained and its outputs stay unit-leng
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,7 @@ class StudentInfo:
     projection: str | None  # None, "dense" (dims differ)
     trainable_parameters: int
     total_parameters: int
+    lora_modules: list[str] = field(default_factory=list)
 
 
 def _encoder_layers(auto_model: nn.Module) -> tuple[nn.Module, str, nn.ModuleList]:
@@ -132,6 +133,7 @@ def build_student(
     keep_layers: int | list[int] | None = None,
     max_seq_length: int | None = 128,
     freeze_layers: int = 0,
+    lora: Any = None,
 ) -> tuple[Any, StudentInfo]:
     """Load the student (ST folder, offline name, or bare transformer → mean pooling) for training."""
     from sentence_transformers import SentenceTransformer
@@ -164,6 +166,10 @@ def build_student(
         _, _, blocks = _encoder_layers(transformer.auto_model)
         for block in list(blocks)[:freeze_layers]:
             block.requires_grad_(False)
+    lora_modules: list[str] = []
+    if lora is not None:
+        layers = lora.layers if lora.layers is not None else list(range(freeze_layers, len(kept)))
+        lora_modules = add_lora(transformer, lora.r, lora.alpha, lora.dropout, lora.target_modules, layers)
     trainable = sum(p.numel() for p in student.parameters() if p.requires_grad)
     total = sum(p.numel() for p in student.parameters())
     info = StudentInfo(
@@ -176,6 +182,7 @@ def build_student(
         projection=projection,
         trainable_parameters=int(trainable),
         total_parameters=int(total),
+        lora_modules=lora_modules,
     )
     return student, info
 
@@ -222,3 +229,67 @@ def torch_device_ok(device: str) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("device cuda requested but torch sees no GPU")
     return device
+
+
+def add_lora(transformer_module: Any, r: int, alpha: float, dropout: float, target_modules: list[str],
+             layers: list[int]) -> list[str]:
+    """Freeze the whole transformer and inject trainable LoRA matrices (peft) into `layers`.
+
+    Returns the adapted modules' names. Backpropagation stops below the lowest adapted block, so
+    the step cost is that of partial fine-tuning of the same blocks.
+    """
+    from peft import LoraConfig, inject_adapter_in_model
+
+    auto = transformer_module.auto_model
+    _, attr, blocks = _encoder_layers(auto)
+    bad = [i for i in layers if not 0 <= i < len(blocks)]
+    if bad or not layers:
+        raise ValueError(f"lora layers {layers}: indices must be in 0..{len(blocks) - 1}")
+    auto.requires_grad_(False)
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
+                        layers_to_transform=sorted(layers), layers_pattern=attr, bias="none")
+    inject_adapter_in_model(config, auto)
+    names = [n for n, m in auto.named_modules() if _is_lora_layer(m)]
+    if not names:
+        raise ValueError(f"lora: no module of layers {layers} matches {target_modules}")
+    for n, p in auto.named_parameters():
+        p.requires_grad_("lora_" in n)
+    return names
+
+
+def _is_lora_layer(module: nn.Module) -> bool:
+    return hasattr(module, "lora_A") and hasattr(module, "base_layer") and "default" in module.lora_A
+
+
+def extract_and_merge_lora(transformer_module: Any, meta: dict[str, str]) -> Any:
+    """Take the LoRA matrices out of the model as a rosetta Adapter and merge them into the weights.
+
+    The merge is `rosetta.models.adapter.merge_adapter`, the same code `rosetta models build` runs
+    on the base weights, so the saved model and a rebuilt one are bit-identical. Returns the Adapter;
+    the model is left with plain Linear layers holding the merged weights.
+    """
+    from rosetta.models.adapter import Adapter, merge_adapter
+
+    auto = transformer_module.auto_model
+    deltas: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    scalings: set[float] = set()
+    lora_modules = [(n, m) for n, m in auto.named_modules() if _is_lora_layer(m)]
+    for name, module in lora_modules:
+        a = module.lora_A["default"].weight.detach().float().cpu().numpy()
+        b = module.lora_B["default"].weight.detach().float().cpu().numpy()
+        deltas[f"{name}.weight"] = (a, b)
+        scalings.add(float(module.scaling["default"]))
+    if len(scalings) != 1:
+        raise ValueError(f"lora: expected one scaling for all layers, got {sorted(scalings)}")
+    adapter = Adapter(deltas=deltas, scaling=scalings.pop(), meta=meta)
+    base_state = {k: m.base_layer.weight.detach().float().cpu().numpy() for k, m in
+                  ((f"{n}.weight", m) for n, m in lora_modules)}
+    merged = merge_adapter(base_state, adapter)
+    for name, module in lora_modules:
+        linear = module.base_layer
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(merged[f"{name}.weight"]))
+        parent_name, _, child = name.rpartition(".")
+        setattr(auto.get_submodule(parent_name) if parent_name else auto, child, linear)
+    auto.requires_grad_(False)
+    return adapter

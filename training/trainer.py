@@ -24,8 +24,10 @@ from training.evaluation.heldout import heldout_metrics, mean_over_langs
 from training.evaluation.runner import default_eval_dir
 from training.student import (
     StudentInfo,
+    Teacher,
     add_projection,
     build_student,
+    extract_and_merge_lora,
     finalize_student,
     fit_linear_map,
     load_teacher,
@@ -34,6 +36,7 @@ from training.teacher_cache import TeacherCache, teacher_cache_key
 
 log = logging.getLogger(__name__)
 META_FILE = "rosetta_training.json"
+ADAPTER_FILE = "adapter.safetensors"
 
 
 def eval_sentences(eval_dir: Path) -> set[str]:
@@ -221,6 +224,40 @@ def init_projection(cfg: TrainConfig, student: Any, info: StudentInfo, data: Par
     return add_projection(student, w, b, device), info
 
 
+def base_translation_targets(cfg: TrainConfig, teacher: Teacher, texts: list[str], models_dir: Path,
+                             device: str, precision: str, cache_root: Path) -> np.ndarray:
+    """The untrained student's raw vectors of the translations (the preservation targets), cached.
+
+    A self-teacher run reuses the loaded teacher (same weights, same cache); otherwise the
+    student's base model is loaded as a second frozen model.
+    """
+    from rosetta.models import Encoder
+
+    base = teacher
+    student_sha = Encoder.load(cfg.student, models_dir, device).identity.weights_sha256
+    if student_sha != teacher.encoder.identity.weights_sha256:
+        base = load_teacher(cfg.student, models_dir, device, normalized_target=cfg.normalize_target)
+    ident = base.encoder.identity
+    cache = TeacherCache(cache_root, teacher_cache_key(ident.weights_sha256, cfg.normalize_target,
+                                                       int(base.model.max_seq_length or 512), precision),
+                         meta={"teacher": ident.to_dict(), "normalized": cfg.normalize_target})
+    return cache.get_or_compute(texts, base.encode_fn(cfg.teacher_batch_size, precision))
+
+
+def lora_meta(cfg: TrainConfig, info: StudentInfo) -> dict[str, str]:
+    """What travels in the adapter file: its base (checked when merging) and how it was made."""
+    assert cfg.lora is not None
+    return {
+        "base": info.base,
+        "base_weights_sha256": info.base_identity["weights_sha256"],
+        "r": str(cfg.lora.r),
+        "alpha": str(cfg.lora.alpha),
+        "modules": ",".join(info.lora_modules),
+        "languages": ",".join(cfg.languages),
+        "objective": cfg.objective,
+    }
+
+
 def prepare_data(cfg: TrainConfig, models_dir: Path | None = None, device: str = "cpu",
                  console: Console | None = None) -> ParallelData:
     eval_dir = default_eval_dir(cfg.eval_dir)
@@ -299,6 +336,10 @@ def train(cfg: TrainConfig, models_dir: Path, resume: bool = False, console: Con
     all_pairs = data.train + data.heldout
     targets = cache.get_or_compute([p.english for p in all_pairs], teacher.encode_fn(cfg.teacher_batch_size,
                                                                                      precision))
+    base_targets = None
+    if cfg.preservation_weight:
+        base_targets = base_translation_targets(cfg, teacher, [p.translation for p in data.train], models_dir,
+                                                device, precision, cache_root)
     teacher_seconds = time.monotonic() - t0
     train_targets, held_targets = targets[: len(data.train)], targets[len(data.train):]
     del teacher  # free its memory before the student trains
@@ -307,10 +348,14 @@ def train(cfg: TrainConfig, models_dir: Path, resume: bool = False, console: Con
         cfg.student, models_dir, device, target_dim=int(targets.shape[1]),
         normalized_target=cfg.normalize_target, freeze_embeddings=cfg.freeze_embeddings,
         keep_layers=cfg.keep_layers, max_seq_length=cfg.max_seq_length, freeze_layers=cfg.freeze_layers,
+        lora=cfg.lora,
     )
     if cfg.init_projection == "lstsq":
         student, info = init_projection(cfg, student, info, data, train_targets, device, precision,
                                         console)
+    if base_targets is not None and base_targets.shape[1] != int(train_targets.shape[1]):
+        raise ValueError("preservation_weight needs the student's base output to have the teacher's "
+                         f"dimension ({base_targets.shape[1]} vs {train_targets.shape[1]})")
     console.print(f"student: {info.base}, layers {info.kept_layers} of {info.n_layers_base}, "
                   f"trainable {info.trainable_parameters / 1e6:.1f}M of {info.total_parameters / 1e6:.1f}M")
     heldout_before = heldout_eval(student, data.heldout, held_targets, cfg.batch_size)
@@ -320,7 +365,7 @@ def train(cfg: TrainConfig, models_dir: Path, resume: bool = False, console: Con
         "english": apply_prompts([p.english for p in data.train], student.prompts, cfg.prompt_mode, rng),
         "translation": apply_prompts([p.translation for p in data.train], student.prompts,
                                      cfg.prompt_mode, rng),
-        "label": train_targets,
+        "label": train_targets if base_targets is None else np.concatenate([train_targets, base_targets], 1),
     }
     dataset = Dataset.from_dict(columns)
     loss = build_loss(cfg, student)
@@ -372,6 +417,11 @@ def train(cfg: TrainConfig, models_dir: Path, resume: bool = False, console: Con
     steps = int(state.global_step)
 
     heldout_after = heldout_eval(student, data.heldout, held_targets, cfg.batch_size)
+    if cfg.lora is not None:
+        adapter = extract_and_merge_lora(student[0], lora_meta(cfg, info))
+        adapter.save(out / ADAPTER_FILE)
+        console.print(f"adapter: {adapter.parameters / 1e6:.2f}M parameters → {out / ADAPTER_FILE} "
+                      f"({(out / ADAPTER_FILE).stat().st_size / 1e6:.1f} MB)")
     final = finalize_student(student, info, device)
     final.save(str(out), create_model_card=False)
     result = TrainResult(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from rosetta.models import aligned
 from rosetta.models.e5_convert import E5_PROMPTS, build_sentence_transformer
 
 
@@ -56,6 +57,14 @@ KNOWN_MODELS: dict[str, KnownModel] = {
             dim=384,
             prompts=dict(E5_PROMPTS),
             build=build_sentence_transformer,
+        ),
+        KnownModel(
+            name=aligned.NAME,
+            description=aligned.description(),
+            languages="~100 (XLM-R vocabulary); aligned on 50",
+            dim=384,
+            prompts=dict(E5_PROMPTS),
+            build=aligned.build_aligned,
         ),
         KnownModel(
             name="all-MiniLM-L6-v2",

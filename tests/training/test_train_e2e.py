@@ -73,6 +73,18 @@ def test_tiny_distillation_loss_decreases_and_model_loads(cli_env: Path, paralle
     assert deu_filter["read"] == len(PAIRS["deu"]) - 2  # the held-out pairs are not filtered
     assert "### Filter" in (out / "training_report.md").read_text()
 
+    # --report-only evaluates the finished run (no training) and rewrites its report.
+    no_report_yet = json.loads((out / "training_report.json").read_text())["after"]
+    assert no_report_yet is None
+    result = CliRunner().invoke(_app(), ["train", "--config", str(config), "--report-only",
+                                         "--data-dir", str(_toy_eval_dir(cli_env)),
+                                         "--eval-tasks", "tatoeba,sts17"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "training_report.json").read_text())
+    assert report["after"]["tatoeba"]["deu"]["accuracy"] == 1.0
+    assert report["run"]["losses"] == meta["losses"]  # the run itself was not repeated
+    assert "## STSb-multi en / it / en-it" in (out / "training_report.md").read_text()
+
     enc = Encoder.load(str(out), models_dir, "cpu")
     assert enc.identity.prompts == {"query": "query: ", "document": "passage: "}
     assert enc.identity.normalized  # Normalize was put back after training on raw targets

@@ -116,16 +116,34 @@ def eval_sts17(embed: MemoEmbedder, data_dir: Path, pairs: Iterable[str] | None 
             if wanted is None or name in wanted}
 
 
-def eval_stsb(embed: MemoEmbedder, data_dir: Path, langs: Iterable[str], cross: Iterable[str]
-              ) -> dict[str, dict[str, float]]:
+def split_stsb_langs(items: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """`en,it,en-it` → monolingual ["en", "it"] and cross-lingual [("en", "it")]."""
+    mono: list[str] = []
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        if "-" in item:
+            a, _, b = item.partition("-")
+            if not a or not b:
+                raise ValueError(f"stsb pair '{item}': expected two languages, e.g. en-it")
+            pairs.append((to_iso1(a), to_iso1(b)))
+        else:
+            mono.append(to_iso1(item))
+    return mono, pairs
+
+
+def eval_stsb(embed: MemoEmbedder, data_dir: Path, langs: Iterable[str],
+              cross: Iterable[str | tuple[str, str]]) -> dict[str, dict[str, float]]:
+    """Monolingual sets, then cross-lingual ones: `xx` means en-xx; a (a, b) pair takes sentence 1
+    from a's file and sentence 2 from b's (the files are translations of one another, line by line)."""
     available = set(stsb_languages(data_dir))
     out: dict[str, dict[str, float]] = {}
     for lang in langs:
         if lang in available:
             out[lang] = _sts_score(embed, *load_stsb(data_dir, lang))
-    for lang in cross:
-        if lang in available and "en" in available:
-            out[f"en-{lang}"] = _sts_score(embed, *load_stsb_cross(data_dir, "en", lang))
+    for item in cross:
+        a, b = ("en", item) if isinstance(item, str) else item
+        if a in available and b in available:
+            out[f"{a}-{b}"] = _sts_score(embed, *load_stsb_cross(data_dir, a, b))
     return out
 
 
@@ -183,10 +201,12 @@ def evaluate_encoder(
         result["sts17"] = eval_sts17(embed, data_dir, pairs)
     if "stsb" in tasks:
         mono = iso1 if iso1 is not None else DEFAULT_STSB
+        cross: list[str] | list[tuple[str, str]] = DEFAULT_STSB_CROSS
         if stsb_langs is not None:
-            mono = [to_iso1(x) for x in stsb_langs]
-        cross = [x for x in mono if x != "en"] if (iso1 is not None or stsb_langs is not None) \
-            else DEFAULT_STSB_CROSS
+            mono, pairs_given = split_stsb_langs(stsb_langs)
+            cross = pairs_given if pairs_given else [x for x in mono if x != "en"]
+        elif iso1 is not None:
+            cross = [x for x in mono if x != "en"]
         result["stsb"] = eval_stsb(embed, data_dir, mono, cross)
     if "retrieval" in tasks:
         from training.evaluation.retrieval import DEFAULT_LANGS, default_parallel_dir, evaluate_retrieval
