@@ -32,7 +32,7 @@ def _eval_dir_or_fail(data_dir: Path | None, settings: Settings) -> Path:
 def cached_eval(settings: Settings, model: str, data_dir: Path, tasks: list[str], langs: list[str] | None,
                 use_cache: bool = True, stsb_langs: list[str] | None = None, precision: str = "fp32"
                 ) -> dict[str, Any]:
-    """Evaluate `model`, memoised on disk by (weights, prompts, backend, tasks, langs, data dir, precision)."""
+    """Evaluate `model`, memoised on disk by (weights, prompts, backend, tasks, langs, data, precision)."""
     from training.evaluation import evaluate_encoder
 
     # Published scores are fp32 numbers, and so are ours by default; bf16 (2.8x faster on CPUs with
