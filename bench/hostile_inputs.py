@@ -61,7 +61,9 @@ def run(args: list[str], env: dict[str, str], timeout: float = 180.0, stdin: byt
         interrupt_when: Callable[[int], bool] | None = None) -> tuple[int, str, float, float]:
     """(exit code, stdout+stderr, seconds, max RSS MB) of `rosetta ARGS` as a real subprocess."""
     started = time.perf_counter()
+    # cwd: the case's folder, so that only PYTHONPATH (--code) decides which checkout runs.
     proc = subprocess.Popen([sys.executable, "-c", "from rosetta.cli import main; main()", *args], env=env,
+                            cwd=Path(env["ROSETTA_DATA_DIR"]).parent,
                             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if stdin is not None:

@@ -62,7 +62,7 @@ class ReadOptions:
     max_unpacked_mb: float = 256.0
     max_elements: int = 1_000_000
     max_zip_entries: int = 10_000
-    max_parse_seconds: float = 60.0
+    max_parse_seconds: float = 300.0  # generous: long PDFs extract slowly; bombs hit the bounds above first
 
 
 @dataclass(frozen=True)

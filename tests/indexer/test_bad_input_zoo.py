@@ -107,6 +107,8 @@ def test_zip_declared_size_and_entry_count_bounded(tmp_path: Path) -> None:
         read_upload("ok.docx", good, ReadOptions(max_unpacked_mb=0.001))
     with pytest.raises(ReadError, match="parts"):
         read_upload("ok.docx", good, ReadOptions(max_zip_entries=3))
+    with pytest.raises(ReadError, match="gave up after 0 s of parsing"):
+        read_upload("ok.docx", good, ReadOptions(max_parse_seconds=0))
 
 
 def test_html_markup_bomb_refused() -> None:
