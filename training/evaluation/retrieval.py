@@ -17,9 +17,11 @@ pool restricted to English / to the query's language), and same-language bias: o
 (irrelevant document in the query's language, relevant document in another language), the
 share where the irrelevant one scores higher.
 
-Rankings compared: plain; corpus means (each language's mean subtracted, documents by pool,
-queries by the query set); the model's language vectors (offsets onto English estimated on
-translation pairs, never on held-out groups) with variants.
+Rankings compared: plain; corpus means (each language's mean subtracted from documents by pool;
+from queries, the query set's mean, or the documents' as a live system would have to); the
+model's language vectors (each language's mean over estimation pairs, never held-out groups) and
+variants: offsets onto English or the centroid, one offset for both prompts, pairs per language,
+the detected query language, languages without data, the packaged file.
 """
 
 from __future__ import annotations
