@@ -142,7 +142,8 @@ def main() -> int:
         for e in encoders.values():
             e.encode_documents(["warm up the encoder"] * args.batch_size, batch_size=args.batch_size)
         detect("warm up the language profiles")
-        sparse_vectors(next(iter(encoders.values())).tokenizer, ["warm up"])
+        for index in indexes.values():
+            sparse_vectors(index.tokenizer, ["warm up"])
         for r, folder in enumerate(folders):
             any_index = next(iter(indexes.values()))
             docs = [d for src in discover([folder]).files for d in read_source(src, ReadOptions())]

@@ -156,7 +156,10 @@ class Index:
         self.batch_size = batch_size
         self.chunk_config = chunk
         self.collection_options = options
-        self.chunker = Chunker(encoder.tokenizer, encoder.max_seq_length, chunk, encoder.document_prefix())
+        # The reader thread tokenizes (chunks, keyword vectors) while the encoder tokenizes a batch:
+        # it must not share the encoder's tokenizer instance.
+        self.tokenizer = encoder.worker_tokenizer
+        self.chunker = Chunker(self.tokenizer, encoder.max_seq_length, chunk, encoder.document_prefix())
         # Encoding a group of several batches at once lets sentence-transformers sort by length
         # within the group, so batches carry little padding (as when encoding everything at once).
         self.group_size = batch_size * group_batches
@@ -471,7 +474,7 @@ class Index:
                 continue
             langs = [detect(c.text[:LANG_SAMPLE_CHARS]) for c in chunks]
             doc_lang = majority(langs)
-            sparse = sparse_vectors(self.encoder.tokenizer, [c.text for c in chunks])
+            sparse = sparse_vectors(self.tokenizer, [c.text for c in chunks])
             for chunk, lang, sp in zip(chunks, langs, sparse, strict=True):
                 payload: dict[str, Any] = {
                     **doc.metadata,

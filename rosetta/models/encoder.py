@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import hashlib
 import json
 import logging
@@ -164,6 +166,22 @@ class Encoder:
     @property
     def tokenizer(self) -> Any:
         return self.model.tokenizer
+
+    @functools.cached_property
+    def worker_tokenizer(self) -> Any:
+        """A second tokenizer for another thread (a pipeline's reader) to use while this one encodes.
+
+        A fast tokenizer keeps its padding/truncation settings on the instance, so a thread counting
+        tokens while a batch is padded made that batch fail at random ("expected sequence of length
+        161 ... got 165"). Made once per encoder: cloning the XLM-R vocabulary takes a second or two.
+        """
+        if not getattr(self.tokenizer, "is_fast", False):
+            return copy.deepcopy(self.tokenizer)
+        from tokenizers import Tokenizer
+
+        clone = copy.copy(self.tokenizer)
+        clone._tokenizer = Tokenizer.from_str(self.tokenizer.backend_tokenizer.to_str())
+        return clone
 
     @property
     def max_seq_length(self) -> int:
