@@ -130,7 +130,7 @@ def test_snippet_highlighting_rules() -> None:
 def test_dataframe_export(searcher: Searcher) -> None:
     result = searcher.search(SearchRequest("photosynthesis", limit=3))
     frame = to_dataframe(result.hits, include_more=True)
-    assert list(frame.columns[:4]) == ["rank", "score", "lang", "title"]
+    assert list(frame.columns[:6]) == ["rank", "score", "similarity", "z", "weak_match", "lang"]
     assert "meta.topic" in frame.columns
     assert len(frame) >= 3
     back = pd.read_parquet(io.BytesIO(to_parquet_bytes(frame)))
