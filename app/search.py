@@ -68,7 +68,7 @@ MAX_POST_FILTER = 4000
 QUERY_THREADS = 1  # see _query_threads
 POOL_FACTOR = 4  # initial pool = POOL_FACTOR × documents needed
 BASELINE_SAMPLE = 512  # random passages each query is compared with (calibration)
-MIN_BASELINE = 10  # fewer passages than this: no calibration
+MIN_BASELINE = 100  # fewer passages than this: too few to say what "typical" is; no calibration
 DEFAULT_MIN_Z = 3.0  # default cut-off: hits below this z-score are left out (see bench/relevance.py)
 WEAK_Z = 4.5  # hits below this are shown, flagged as weak matches
 

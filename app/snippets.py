@@ -34,6 +34,8 @@ INFLECTION_CHARS = 3  # a term of ≥ MIN_STEM letters also marks words this muc
 MIN_STEM = 4
 MIN_TERM_CHARS = 2
 NAME_MAX_FREQ = 2e-5  # a capitalised query word rarer than this in its language is taken as a name
+# wordfreq segments these with optional packages (jieba, MeCab); their terms are bigrams anyway.
+NEEDS_SEGMENTER = frozenset({"zh", "ja", "ko"})
 # Languages whose function words are dropped when the query's language is not known.
 COMMON_LANGS = ("en", "de", "fr", "es", "it", "pt", "nl")
 _WORD = regex.compile(r"[\p{L}\p{M}\p{N}]+(?:['’][\p{L}\p{M}]+)?")
@@ -58,7 +60,8 @@ def is_stopword(word: str, langs: tuple[str, ...]) -> bool:
         from wordfreq import word_frequency
     except ImportError:  # pragma: no cover - a declared dependency; degrade to no stopwords
         return False
-    return any(word_frequency(word, lang, wordlist="small") >= STOPWORD_FREQ for lang in langs if lang)
+    return any(word_frequency(word, lang, wordlist="small") >= STOPWORD_FREQ for lang in langs
+               if lang and lang not in NEEDS_SEGMENTER)
 
 
 def _stop_langs(*langs: str | None) -> tuple[str, ...]:
@@ -158,6 +161,8 @@ def is_common(word: str, lang: str) -> bool:
     try:
         from wordfreq import word_frequency
     except ImportError:  # pragma: no cover
+        return False
+    if lang in NEEDS_SEGMENTER:
         return False
     return word_frequency(word, lang, wordlist="small") >= NAME_MAX_FREQ
 

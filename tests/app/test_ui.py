@@ -48,7 +48,7 @@ def test_search_page_ranks_cross_lingual_hits(monkeypatch, corpus_dir, models_di
     at = make_app(monkeypatch, corpus_dir, models_dir).run()
     assert not at.exception
     assert "Type a query" in texts(at)
-    at.text_input(key="query").set_value("Wie wandeln Pflanzen Sonnenlicht in Energie um?").run()
+    at.text_input(key="q").set_value("Wie wandeln Pflanzen Sonnenlicht in Energie um?").run()
     assert not at.exception, at.exception
     page = texts(at)
     assert "German (de)" in page
@@ -60,12 +60,12 @@ def test_search_page_ranks_cross_lingual_hits(monkeypatch, corpus_dir, models_di
 
 def test_search_filters_and_escaping(monkeypatch, corpus_dir, models_dir, encoder) -> None:
     at = make_app(monkeypatch, corpus_dir, models_dir).run()
-    at.multiselect(key="f_langs").set_value(["fr"])
-    at.text_input(key="query").set_value("volcano eruption").run()
+    at.multiselect(key="lang").set_value(["fr"])
+    at.text_input(key="q").set_value("volcano eruption").run()
     cards = result_cards(at)
     assert cards and all(">fr<" in c for c in cards)
-    at.multiselect(key="f_langs").set_value([])
-    at.text_input(key="query").set_value("cross-site scripting attack").run()
+    at.multiselect(key="lang").set_value([])
+    at.text_input(key="q").set_value("cross-site scripting attack").run()
     cards = result_cards(at)
     assert "&lt;script&gt;" in cards[0] and "<script" not in "".join(cards)
     assert "&lt;b&gt;XSS&lt;/b&gt;" in cards[0]
@@ -73,16 +73,16 @@ def test_search_filters_and_escaping(monkeypatch, corpus_dir, models_dir, encode
 
 def test_search_no_hits_is_friendly(monkeypatch, corpus_dir, models_dir, encoder) -> None:
     at = make_app(monkeypatch, corpus_dir, models_dir).run()
-    at.text_input(key="f_source").set_value("no/such/folder/")
-    at.text_input(key="query").set_value("volcano").run()
+    at.text_input(key="src").set_value("no/such/folder/")
+    at.text_input(key="q").set_value("volcano").run()
     assert not at.exception
     assert any("No passages matched" in i.value and "source prefix" in i.value for i in at.info)
 
 
 def test_more_like_this(monkeypatch, corpus_dir, models_dir, encoder) -> None:
     at = make_app(monkeypatch, corpus_dir, models_dir).run()
-    at.multiselect(key="f_langs").set_value(["en"])
-    at.text_input(key="query").set_value("volcano magma lava").run()
+    at.multiselect(key="lang").set_value(["en"])
+    at.text_input(key="q").set_value("volcano magma lava").run()
     mlt = [b for b in at.button if b.label == "More like this"]
     mlt[0].click().run()
     assert not at.exception
@@ -133,7 +133,7 @@ def test_ingest_reports_bad_file(monkeypatch, tmp_path, models_dir, encoder) -> 
     assert [m.value for m in at.metric][:1] == ["1"]
     # The new document is searchable right away (same process, same cached store).
     at.switch_page("ui_pages/search.py").run()
-    at.text_input(key="query").set_value("pomodori sole").run()
+    at.text_input(key="q").set_value("pomodori sole").run()
     cards = result_cards(at)
     assert cards and "Tomaten" in cards[0]
 
