@@ -38,6 +38,14 @@ def lang_label(code: str) -> str:
     return f"{name} ({code})" if name else code
 
 
+def md_escape(text: object) -> str:
+    """Text safe inside Markdown (headings, captions): every character Markdown or Streamlit's
+    extensions could read as markup is backslash-escaped, so a document title cannot add links,
+    images (fetched from outside) or formatting."""
+    specials = set("\\`*_{}[]()<>#+-.!|~$:")
+    return "".join("\\" + ch if ch in specials else ch for ch in str(text)).replace("\n", " ")
+
+
 def settings() -> Settings:
     """Settings from the environment (`rosetta ui` passes its options as ROSETTA_* variables)."""
     return Settings()

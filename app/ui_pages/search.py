@@ -166,13 +166,6 @@ def meta_html(p: Passage) -> str:
         f"{escape(k)}: {escape(v)}" for k, v in meta.items() if v not in (None, "")) + "</div>"
 
 
-def md_escape(text: str) -> str:
-    """Text safe inside Markdown: every character Markdown (or Streamlit's extensions) could read
-    as markup is backslash-escaped, so a title cannot add links, images or formatting."""
-    specials = set("\\`*_{}[]()<>#+-.!|~$:")
-    return "".join("\\" + ch if ch in specials else ch for ch in str(text)).replace("\n", " ")
-
-
 # ---- state ------------------------------------------------------------------------------------
 # Widget keys double as URL parameter names (bind="query-params"); keep them short.
 def _set_mlt(point_id: str) -> None:
@@ -256,7 +249,8 @@ source_prefix = sb.text_input("Source starts with", key="src", placeholder="e.g.
                               on_change=_new_query, **BIND)
 metadata: dict[str, list[str]] = {}
 for name, values in meta_fields.items():
-    chosen = sb.multiselect(name, values, key=f"m.{name}", placeholder="any", on_change=_new_query, **BIND)
+    chosen = sb.multiselect(ui.md_escape(name), values, key=f"m.{name}", placeholder="any",
+                            on_change=_new_query, **BIND)
     if chosen:
         metadata[name] = chosen
 dcols = sb.columns(2)
@@ -319,8 +313,8 @@ if doc_id:
         st.info("This document is no longer in the collection.", icon=":material/search_off:")
         st.stop()
     head = passages[0]
-    st.subheader(md_escape(head.title))
-    st.caption(md_escape(f"{head.source} · {ui.lang_label(head.doc_lang or head.lang)} · "
+    st.subheader(ui.md_escape(head.title))
+    st.caption(ui.md_escape(f"{head.source} · {ui.lang_label(head.doc_lang or head.lang)} · "
                          f"{len(passages)} passages"))
     st.html(meta_html(head))
     hits_in_doc: set[str] = set()
@@ -334,7 +328,7 @@ if doc_id:
             marks = markings(found, engine)
         except (SearchError, StoreError):
             pass
-        st.caption(f"{len(hits_in_doc)} of {len(passages)} passages match “{md_escape(query)}” (marked).")
+        st.caption(f"{len(hits_in_doc)} of {len(passages)} passages match “{ui.md_escape(query)}” (marked).")
     for p in passages:
         cls = "rosetta-passage hit" if p.id in hits_in_doc else "rosetta-passage"
         body = highlight(p.text, query, enabled=p.id in marks, marking=marks.get(p.id))
@@ -358,7 +352,7 @@ if mlt:
         st.error(str(exc), icon=":material/error:")
         st.stop()
     title = Passage.from_hit(origin[0]).title if origin else mlt
-    st.subheader(f"More like “{md_escape(title)}”")
+    st.subheader(f"More like “{ui.md_escape(title)}”")
     st.caption("Closest passages in other documents, in any language (language filters do not apply).")
     if not similar:
         st.info("Nothing similar found outside this document.", icon=":material/search_off:")
@@ -427,4 +421,5 @@ if result.hits:
         for name, counts in ui.result_facets(everything.hits, ["lang", *meta_fields]).items():
             label = "Languages" if name == "lang" else name
             fmt = ui.lang_label if name == "lang" else str
-            st.caption(f"{label} in these results: " + " · ".join(f"{fmt(k)} {v}" for k, v in counts.items()))
+            st.caption(f"{ui.md_escape(label)} in these results: "
+                       + " · ".join(f"{ui.md_escape(fmt(k))} {v}" for k, v in counts.items()))
