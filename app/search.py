@@ -679,10 +679,12 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     neutralised in every text cell (document text is untrusted)."""
     safe = frame.copy()
     for column in safe.columns:
-        if safe[column].dtype == object:
+        # Text columns are `object` or (pandas ≥ 3) `str`; numbers are written as numbers.
+        if not pd.api.types.is_numeric_dtype(safe[column]):
             safe[column] = safe[column].map(neutralise_formula)
     safe.columns = [neutralise_formula(str(c)) for c in safe.columns]
-    return safe.to_csv(index=False).encode("utf-8-sig")
+    # CRLF rows (Excel's own) also make the writer quote a bare carriage return inside a cell.
+    return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
 def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
