@@ -128,7 +128,7 @@ def markings(result: SearchResult, engine: Searcher | None) -> dict[str, Marking
         needs = [q for q in passages if len(q.text) > SNIPPET_WIDTH or (query_lang and q.lang != query_lang)]
         try:
             found = engine.best_sentences(result.vector, [q.text for q in needs])
-        except Exception:
+        except Exception:  # highlighting must never break a search page
             found = [None] * len(needs)
         best = {q.id: s for q, s in zip(needs, found, strict=True)}
     return {q.id: marking_for(result.query, query_lang, q.lang, best_sentence=best.get(q.id))
