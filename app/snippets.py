@@ -38,7 +38,7 @@ NAME_MAX_FREQ = 2e-5  # a capitalised query word rarer than this in its language
 NEEDS_SEGMENTER = frozenset({"zh", "ja", "ko"})
 # Languages whose function words are dropped when the query's language is not known.
 COMMON_LANGS = ("en", "de", "fr", "es", "it", "pt", "nl")
-_WORD = regex.compile(r"[\p{L}\p{M}\p{N}]+(?:['’][\p{L}\p{M}]+)?")
+WORD = regex.compile(r"[\p{L}\p{M}\p{N}]+(?:['’][\p{L}\p{M}]+)?")
 _UNSPACED = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Thai}]")
 _HIRAGANA_ONLY = regex.compile(r"^[\p{Hiragana}ー]+$")
 _SENTENCE = regex.compile(r"[^.!?…。！？｡।॥؟۔\n]+(?:[.!?…。！？｡।॥؟۔]+|\n|$)")
@@ -77,7 +77,7 @@ def query_terms(query: str, langs: Iterable[str | None] = ()) -> list[str]:
     """
     stop = _stop_langs(*langs)
     terms: set[str] = set()
-    for word in _WORD.findall(unicodedata.normalize("NFC", query).casefold()):
+    for word in WORD.findall(unicodedata.normalize("NFC", query).casefold()):
         if _unspaced(word):
             graphemes = regex.findall(r"\X", word)
             grams = ["".join(graphemes[i:i + 2]) for i in range(len(graphemes) - 1)] or graphemes
@@ -150,7 +150,7 @@ def marking_for(query: str, query_lang: str | None, passage_lang: str, *,
 def _is_name_like(term: str, query: str, lang: str) -> bool:
     """A term the query writes with a capital and that is not a common word of its language (the
     first word of a question is capitalised too): a name."""
-    for w in _WORD.findall(unicodedata.normalize("NFC", query)):
+    for w in WORD.findall(unicodedata.normalize("NFC", query)):
         if w.casefold() == term and w[:1].isupper():
             return not is_common(term, lang)
     return False

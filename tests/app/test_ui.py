@@ -123,9 +123,9 @@ def test_ingest_reports_bad_file(monkeypatch, tmp_path, models_dir, encoder) -> 
         ("evil.exe", b"MZ\x90\x00", "application/octet-stream"),
         ("huge.txt", b"a " * (600 * 1024), "text/plain"),
     ])
-    at.button[0].click().run(timeout=TIMEOUT)
+    at.button(key="index-uploads").click().run(timeout=TIMEOUT)
     assert not at.exception, at.exception
-    report = at.dataframe[0].value.set_index("file")
+    report = at.table[0].value
     assert report.loc["good.md", "status"] == "indexed or unchanged"
     assert report.loc["broken.pdf", "status"] == "failed"
     assert "type not allowed" in report.loc["evil.exe", "reason"]
@@ -148,3 +148,129 @@ def test_ingest_server_folder_when_allowed(monkeypatch, tmp_path, models_dir, en
     next(b for b in at.button if b.label == "Index folder").click().run(timeout=TIMEOUT)
     assert not at.exception, at.exception
     assert [m.value for m in at.metric][:1] == ["1"]
+
+
+# ---- state, More like this, language, document view ---------------------------------------------
+def search(at: AppTest, query: str) -> AppTest:
+    at.text_input(key="q").set_value(query).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_new_query_leaves_more_like_this(monkeypatch, corpus_dir, models_dir, encoder) -> None:
+    at = search(make_app(monkeypatch, corpus_dir, models_dir).run(), "volcano magma lava")
+    next(b for b in at.button if b.label == "More like this").click().run()
+    assert any("More like" in s.value for s in at.subheader)
+    assert "mlt" in at.query_params
+    search(at, "Юрий Гагарин космос")  # a new question, Enter
+    assert not any("More like" in s.value for s in at.subheader)
+    assert "mlt" not in at.query_params
+    cards = result_cards(at)
+    assert cards and "Космос" in cards[0]
+
+
+def test_state_survives_explore_and_lives_in_the_url(monkeypatch, corpus_dir, models_dir, encoder) -> None:
+    at = make_app(monkeypatch, corpus_dir, models_dir).run()
+    at.multiselect(key="lang").set_value(["fr", "en"])
+    search(at, "volcano eruption")
+    assert at.query_params["q"] == ["volcano eruption"] or at.query_params["q"] == "volcano eruption"
+    assert "lang" in at.query_params
+    at.switch_page("ui_pages/explore.py").run()
+    assert not at.exception, at.exception
+    at.switch_page("ui_pages/search.py").run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="q").value == "volcano eruption"
+    assert sorted(at.multiselect(key="lang").value) == ["en", "fr"]
+    assert result_cards(at)
+    # A bookmarked / shared URL reproduces the search in a new session.
+    fresh = make_app(monkeypatch, corpus_dir, models_dir)
+    fresh.query_params["q"] = "volcano eruption"
+    fresh.query_params["lang"] = "fr"
+    fresh.run()
+    assert not fresh.exception, fresh.exception
+    cards = result_cards(fresh)
+    assert cards and all(">fr<" in c for c in cards)
+
+
+def test_query_language_shown_only_when_sure(monkeypatch, corpus_dir, models_dir, encoder) -> None:
+    at = search(make_app(monkeypatch, corpus_dir, models_dir).run(), "electric car maintenance cost")
+    assert "Query language: **English (en)**" in texts(at)
+    search(at, "Karl Drais 1817")
+    page = texts(at)
+    assert "not determined" in page and "Lithuanian" not in page
+    at.selectbox(key="qlang").set_value("de").run()
+    assert "German (de)** (chosen)" in texts(at)
+
+
+def test_titles_are_not_markdown(monkeypatch, corpus_dir, models_dir, encoder) -> None:
+    at = search(make_app(monkeypatch, corpus_dir, models_dir).run(), "cross-site scripting attack")
+    card = result_cards(at)[0]
+    assert "![pixel]" in card and "<img" not in card  # escaped HTML text in the card
+    next(b for b in at.button if b.label == "More like this").click().run()
+    heading = next(s.value for s in at.subheader if "More like" in s.value)
+    # Every Markdown character escaped: no image is fetched, no link made.
+    assert "\\!\\[pixel\\]\\(http\\:" in heading
+
+
+def test_document_view_marks_matching_passages(monkeypatch, corpus_dir, models_dir, encoder) -> None:
+    at = search(make_app(monkeypatch, corpus_dir, models_dir).run(), "chlorophyll absorbs light")
+    next(b for b in at.button if b.label == "Open document").click().run()
+    assert not at.exception, at.exception
+    assert at.query_params.get("doc") in ("en-photo", ["en-photo"])
+    assert any(s.value == "Photosynthesis" for s in at.subheader)
+    body = texts(at)
+    assert body.count('class="rosetta-passage') == 3 and 'class="rosetta-passage hit"' in body
+    assert any("More like this document" in s.value for s in at.subheader)
+    search(at, "Bundesliga")  # a new query leaves the document view
+    assert "doc" not in at.query_params
+
+
+def test_counts_and_export_of_all_results(monkeypatch, corpus_dir, models_dir, encoder) -> None:
+    at = make_app(monkeypatch, corpus_dir, models_dir).run()
+    at.slider(key="k").set_value(2)
+    search(at, "science")
+    assert any("documents 1–2 of " in c.value for c in at.caption)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Export CSV", "Parquet"]
+
+
+def test_ingest_csv_with_column_picker(monkeypatch, tmp_path, models_dir, encoder) -> None:
+    at = make_app(monkeypatch, tmp_path, models_dir).run()
+    at.switch_page("ui_pages/ingest.py").run()
+    table = (b"ref,headline,body,category\n"
+             b"a1,Tomatoes,Tomatoes need sun and water every day.,garden\n"
+             b"a2,Empty,,garden\n"
+             b"a3,Bread,Bake bread at high heat until golden.,kitchen\n")
+    at.file_uploader[0].set_value([("notes.csv", table, "text/csv")]).run()
+    assert not at.exception, at.exception
+    # No guessable text column: the picker asks for one, indexing waits for it.
+    assert any("choose the text column" in w.value for w in at.warning)
+    assert at.button(key="index-uploads").disabled
+    assert len(at.dataframe[0].value) == 3  # the preview
+    key = next(s.key for s in at.selectbox if s.key and s.key.endswith("-text"))
+    at.selectbox(key=key).set_value("body").run()
+    id_key = key.removesuffix("-text") + "-id"
+    at.selectbox(key=id_key).set_value("ref").run()
+    at.button(key="index-uploads").click().run(timeout=TIMEOUT)
+    assert not at.exception, at.exception
+    report = at.table[0].value
+    assert "1 row without text in column 'body' left out (row 2)" in report.loc["notes.csv", "reason"]
+    assert [m.value for m in at.metric][:1] == ["1"]
+    assert any("(2 passages now)" in c.value for c in at.caption)
+    # Searching finds the rows, titled from the headline column, filterable by category.
+    at.switch_page("ui_pages/search.py").run()
+    search(at, "growing tomatoes")
+    assert "Tomatoes" in result_cards(at)[0]
+    assert at.multiselect(key="m.category").options == ["garden", "kitchen"]
+
+
+def test_reupload_unchanged_says_nothing_new(monkeypatch, tmp_path, models_dir, encoder) -> None:
+    at = make_app(monkeypatch, tmp_path, models_dir).run()
+    at.switch_page("ui_pages/ingest.py").run()
+    doc = ("good.md", b"# Tomaten\n\nTomaten brauchen viel Sonne und Wasser.", "text/markdown")
+    for _ in range(2):
+        at.file_uploader[0].set_value([doc]).run()
+        at.button(key="index-uploads").click().run(timeout=TIMEOUT)
+        assert not at.exception, at.exception
+    assert any("Nothing new" in i.value for i in at.info)
+    assert not any("Go to **Search**" in s.value for s in at.success)
