@@ -157,8 +157,7 @@ header = st.empty()  # filled at the end, so the count includes what this run ad
 
 # The widget itself lists the allowed types and the size limit.
 files = st.file_uploader("Documents to index (text, Markdown, HTML, PDF, Word, tables)", type=ALLOWED,
-                         accept_multiple_files=True, max_upload_size=cfg.upload_max_mb,
-                         key=f"uploads-{st.session_state.get('upload_round', 0)}")
+                         accept_multiple_files=True, max_upload_size=cfg.upload_max_mb, key="uploads")
 jobs: list[Job] = []
 refused: list[tuple[str, str]] = []
 blocked: list[str] = []
@@ -186,8 +185,6 @@ if st.button(f"Index {count} file{'s' if count != 1 else ''}" if files else "Ind
         st.warning("Choose one or more files first.", icon=":material/description:")
     else:
         run_ingest(jobs, refused)
-        # A fresh uploader: the files are in; the next upload starts empty.
-        st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
 
 st.subheader("Folder on the server")
 if cfg.allow_server_paths:

@@ -236,10 +236,13 @@ query = query or ""
 
 sb.subheader("Filters")
 facet_slot = sb.empty()  # per-query counts, filled once the results are known
-langs = sb.multiselect("Languages", lang_options, key="lang", format_func=ui.lang_label,
-                       placeholder="all languages", on_change=_new_query, **BIND)
-exclude = sb.multiselect("Exclude languages", lang_options, key="xlang", format_func=ui.lang_label,
-                         placeholder="none", on_change=_new_query, **BIND)
+# Options are the ISO codes themselves (a bound widget writes its option labels into the URL:
+# `?lang=de&lang=fr` stays short and stable); the help names them.
+names = ", ".join(f"{c} = {ui.LANG_NAMES.get(c, c)}" for c in lang_options)
+langs = sb.multiselect("Languages", lang_options, key="lang", placeholder="all languages",
+                       on_change=_new_query, help=names, **BIND)
+exclude = sb.multiselect("Exclude languages", lang_options, key="xlang", placeholder="none",
+                         on_change=_new_query, help=names, **BIND)
 if set(langs) & set(exclude):
     sb.warning("Included and excluded at once: " + ", ".join(ui.lang_label(c) for c in sorted(set(langs) &
                set(exclude))) + " — excluding wins, so these languages return nothing.",
@@ -272,9 +275,8 @@ min_score = sb.slider("Minimum similarity", 0.0, 1.0, 0.0, 0.01, key="min", on_c
                       help="Cosine similarity floor (0 = none). In hybrid mode it never removes a passage "
                            "that holds all the query's keywords.")
 override = sb.selectbox("Query language", [AUTO, *lang_options], key="qlang", on_change=_new_query,
-                        format_func=lambda c: "detect automatically" if c == AUTO else ui.lang_label(c),
-                        help="Used for highlighting only: ranking works across languages either way.",
-                        **BIND)
+                        help="`auto` detects it. Used for highlighting only: ranking works across "
+                             "languages either way.", **BIND)
 sb.caption(f"{total_passages:,} passages · {len(lang_counts)} languages in **{collection}**")
 
 if isinstance(date_from, date) and isinstance(date_to, date) and date_from > date_to:
