@@ -25,11 +25,12 @@ models: $(STAMP)
 demo: setup
 	$(BIN)/rosetta demo
 
-# Chromium for the browser end-to-end test (Debian packages); the test skips with a reason
+# Chromium (and a CJK font, so screenshots show Chinese and Japanese) for the browser end-to-end
+# test (Debian packages); the test skips with a reason
 # where it cannot be installed.
 browser:
 	@command -v chromium >/dev/null || ( $(SUDO) apt-get update -qq && \
-	  $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null ) || \
+	  $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei >/dev/null ) || \
 	  echo "warning: chromium could not be installed; the browser test will be skipped"
 
 lint: $(STAMP)

@@ -397,7 +397,9 @@ class Searcher:
         if where is not None and self.store.kind == "embedded":
             fast = self._post_filtered(vector, where, pool, need)
             if fast is not None:
-                return fast[offset:offset + limit], len(fast) > offset + limit, None, False
+                groups, exhausted = fast
+                return (groups[offset:offset + limit], len(groups) > offset + limit,
+                        len(groups) if exhausted else None, False)
         while True:
             raw = self.store.query(self.collection, vector, where=where, limit=pool)
             groups = group_by_document([Passage.from_hit(h) for h in raw])
@@ -442,8 +444,9 @@ class Searcher:
         return None
 
     def _post_filtered(self, vector: np.ndarray, where: models.Filter, pool: int,
-                       need: int) -> list[SearchHit] | None:
-        """The fast path for grouped pages without a floor (see `_post_filter_raw`)."""
+                       need: int) -> tuple[list[SearchHit], bool] | None:
+        """The fast path for grouped pages without a floor (see `_post_filter_raw`): the groups,
+        and whether the whole collection was ranked (then they are all there is)."""
         try:
             from qdrant_client.local.payload_filters import check_filter
         except ImportError:  # pragma: no cover - internal module moved: use the exact path
@@ -454,7 +457,7 @@ class Searcher:
             kept = [h for h in raw if check_filter(where, h.payload, h.id, {"dense": True})]
             groups = group_by_document([Passage.from_hit(h) for h in kept])
             if len(groups) >= need or len(raw) < depth:  # enough, or the whole collection was ranked
-                return groups
+                return groups, len(raw) < depth
         return None
 
     def _hybrid(self, vector: np.ndarray, sparse: SparseVector, where: models.Filter | None,
