@@ -183,6 +183,11 @@ def test_analyst_path(ui_url: str, tmp_path: Path) -> None:
             page.get_by_text("Map of the corpus").wait_for(timeout=60_000)
             _settled(page)
             _shot(page, "6-explore")
+            # The map, coloured by topic with each cluster's top terms in the legend.
+            page.locator('[data-testid="stVegaLiteChart"]').last.scroll_into_view_if_needed()
+            page.locator(".vega-embed canvas, .vega-embed svg").last.wait_for(timeout=60_000)
+            page.wait_for_timeout(800)
+            page.screenshot(path=str(ARTIFACTS / "path-6b-explore-map.png"))
             page.get_by_role("link", name="Search").click()
             _settled(page)
             expect(box).to_have_value("science and nature")
