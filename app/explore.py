@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from qdrant_client import models
 
-from app.snippets import HEADING, WORD, is_stopword
+from app.snippets import HEADING, query_terms, unspaced
 from indexer.store import QdrantStore, match
 from training.mining import mine
 
@@ -161,9 +161,9 @@ def top_terms(texts: Sequence[str], langs: Sequence[str], labels: np.ndarray, n:
     Stopwords of each passage's language are left out; words of any script count."""
     per_cluster: dict[int, Counter[str]] = {}
     for text, lang, label in zip(texts, langs, labels, strict=True):
-        words = [w for w in WORD.findall(text.casefold()) if len(w) >= 3 and not w.isdigit()
-                 and not is_stopword(w, (lang,) if lang and lang != "und" else ("en",))]
-        per_cluster.setdefault(int(label), Counter()).update(set(words))
+        # The highlighter's terms: stopwords out, Chinese/Japanese as character bigrams.
+        words = [w for w in query_terms(text, (lang,)) if not w.isdigit() and (len(w) >= 3 or unspaced(w))]
+        per_cluster.setdefault(int(label), Counter()).update(words)
     clusters = len(per_cluster)
     spread = Counter(w for counts in per_cluster.values() for w in counts)
     out = {}

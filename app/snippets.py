@@ -49,7 +49,7 @@ def escape(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _unspaced(term: str) -> bool:
+def unspaced(term: str) -> bool:
     return bool(_UNSPACED.search(term))
 
 
@@ -78,7 +78,7 @@ def query_terms(query: str, langs: Iterable[str | None] = ()) -> list[str]:
     stop = _stop_langs(*langs)
     terms: set[str] = set()
     for word in WORD.findall(unicodedata.normalize("NFC", query).casefold()):
-        if _unspaced(word):
+        if unspaced(word):
             graphemes = regex.findall(r"\X", word)
             grams = ["".join(graphemes[i:i + 2]) for i in range(len(graphemes) - 1)] or graphemes
             terms.update(g for g in grams if not _HIRAGANA_ONLY.match(g))
@@ -93,7 +93,7 @@ def _pattern(terms: tuple[str, ...]) -> regex.Pattern[str] | None:
         return None
     parts = []
     for t in terms:
-        if _unspaced(t):
+        if unspaced(t):
             parts.append(regex.escape(t))
         elif len(t) >= MIN_STEM and not t.isdigit():
             # The word itself or an inflected form ("Katze" → "Katzen"), never a longer word.
@@ -143,7 +143,7 @@ def marking_for(query: str, query_lang: str | None, passage_lang: str, *,
     """
     terms = query_terms(query, (query_lang, passage_lang))
     if query_lang and query_lang not in ("und", passage_lang):
-        terms = [t for t in terms if t.isdigit() or _unspaced(t) or _is_name_like(t, query, query_lang)]
+        terms = [t for t in terms if t.isdigit() or unspaced(t) or _is_name_like(t, query, query_lang)]
     return Marking(tuple(terms), best_sentence)
 
 

@@ -8,9 +8,12 @@ search survives a trip to Explore, a reload, a bookmark and a shared link.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import date
 
+import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from app import ui_common as ui
 from app.search import (
@@ -294,8 +297,9 @@ request = SearchRequest(query=query, limit=top_k, offset=offset, langs=langs, ex
 engine = ui.searcher(cfg, store, collection)
 
 
-def export_buttons(frame_rows, kind: str, label_query: str, filters: str, where) -> None:
-    frame = with_context(frame_rows, label_query, filters)
+def export_buttons(rows: pd.DataFrame, kind: str, label_query: str, filters: str,
+                   where: Sequence[DeltaGenerator]) -> None:
+    frame = with_context(rows, label_query, filters)
     where[0].download_button("Export CSV", to_csv_bytes(frame), export_filename(kind, label_query, "csv"),
                              "text/csv", help="Every result (not only this page), one row per passage, "
                                               "with the query, filters and date; UTF-8 for Excel.")
