@@ -10,8 +10,8 @@ Terms, by script:
   apart); a term marks the same word or, from 4 letters on, a word with a short inflection
   ending ("Katze" → "Katzen", never "how" → "however");
 * Han, kana, Hangul, Thai (no spaces between words): overlapping character bigrams, so a query
-  word is found inside any run of text ("満ち欠け" inside "月の満ち欠けは…"); bigrams of hiragana
-  only are grammar (particles, endings) and are dropped;
+  word is found inside any run of text ("満ち欠け" inside "この満ち欠けを…"); bigrams that start
+  with hiragana are grammar (particles, endings) and are dropped;
 * stopwords — words more frequent than `STOPWORD_FREQ` in the query's or the passage's language
   (wordfreq) — are never marked ("del", "los", "que", "Les").
 
@@ -81,7 +81,8 @@ def query_terms(query: str, langs: Iterable[str | None] = ()) -> list[str]:
         if unspaced(word):
             graphemes = regex.findall(r"\X", word)
             grams = ["".join(graphemes[i:i + 2]) for i in range(len(graphemes) - 1)] or graphemes
-            terms.update(g for g in grams if not _HIRAGANA_ONLY.match(g))
+            # Hiragana is grammar here: a pair of it, or one that starts with it ("の満"), is dropped.
+            terms.update(g for g in grams if not _HIRAGANA_ONLY.match(g) and not _HIRAGANA_ONLY.match(g[0]))
         elif word.isdigit() or (len(word) >= MIN_TERM_CHARS and not is_stopword(word, stop)):
             terms.add(word)
     return sorted(terms, key=lambda w: (-len(w), w))
@@ -108,7 +109,8 @@ def match_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
     pattern = _pattern(tuple(terms))
     if pattern is None:
         return []
-    return [(m.start(), m.end()) for m in pattern.finditer(text) if m.end() > m.start()]
+    # Overlapped: CJK bigrams share characters ("満ち", "ち欠", "欠け"); _render merges the spans.
+    return [(m.start(), m.end()) for m in pattern.finditer(text, overlapped=True) if m.end() > m.start()]
 
 
 def sentences(text: str) -> list[tuple[int, int]]:
@@ -180,6 +182,16 @@ def highlight(text: str, query: str, *, enabled: bool = True, marking: Marking |
 HEADING = regex.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", regex.M)
 
 
+def shown_text(text: str, title: str = "") -> str:
+    """The part of a passage a card shows: Markdown heading marks dropped, and a first line that
+    only repeats the title (the card shows the title above it)."""
+    text = HEADING.sub("", text).strip()
+    first, _, rest = text.partition("\n")
+    if title and rest and first.strip() == title.strip():
+        text = rest
+    return text
+
+
 def _sentence_span(text: str, sentence: str | None) -> tuple[int, int] | None:
     if not sentence:
         return None
@@ -197,11 +209,7 @@ def snippet(text: str, query: str, *, enabled: bool = True, width: int = 320, ti
     Markdown heading marks are dropped, and so is a leading line repeating `title` (the card
     already shows the title above the snippet).
     """
-    text = HEADING.sub("", text).strip()
-    first, _, rest = text.partition("\n")
-    if title and rest and first.strip() == title.strip():
-        text = rest
-    text = " ".join(text.split())  # passages keep layout newlines; a card shows flowing text
+    text = " ".join(shown_text(text, title).split())  # a card shows flowing text
     if marking is None:
         marking = Marking(tuple(query_terms(query)))
     spans = match_spans(text, marking.terms) if enabled else []

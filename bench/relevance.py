@@ -6,8 +6,8 @@
    Tatoeba sentences (deu, fra, jpn, ara); queries are (a) English sentences whose translation is
    in the collection, (b) nonsense (random letters, digit strings), (c) English sentences whose
    translation is *not* in the collection (everyday topics: related but not the answer).
-   Each query's z-score is its cosine to a passage, standardised against 512 random passages
-   of the collection — exactly what `Searcher.baseline` does. Reported: how many translations
+   Each query's z-score is its cosine to a passage, standardised (median, MAD) against 512
+   random passages of the collection — exactly what `Searcher.baseline` does. Reported: how many translations
    pass each z cut-off, and how many nonsense queries' best hits do.
 2. **Translation finder threshold** (Explore's default minimum margin). German and Japanese
    samples where half the sentences have their translation on the other side; ratio-margin
@@ -34,6 +34,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from app.search import robust_location_scale  # noqa: E402
 from rosetta.models import Encoder  # noqa: E402
 from rosetta.settings import Settings  # noqa: E402
 from training.mining import mine  # noqa: E402
@@ -113,7 +114,8 @@ def measure_calibration(encoder: Encoder, args: argparse.Namespace, rng: random.
     def zs(vectors: np.ndarray) -> np.ndarray:
         sims = vectors @ docs.T
         base = vectors @ sample.T
-        return (sims - base.mean(axis=1, keepdims=True)) / base.std(axis=1, keepdims=True)
+        centre_scale = np.array([robust_location_scale(row) for row in base])
+        return (sims - centre_scale[:, :1]) / centre_scale[:, 1:]
 
     z_answer = zs(encoder.encode_queries([q for q, _ in queries]))
     answer_z = np.array([z_answer[i, j] for i, (_, j) in enumerate(queries)])

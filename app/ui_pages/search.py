@@ -32,7 +32,7 @@ from app.search import (
     to_parquet_bytes,
     with_context,
 )
-from app.snippets import Marking, escape, highlight, marking_for, snippet
+from app.snippets import Marking, escape, highlight, marking_for, shown_text, snippet
 from indexer.store import StoreError
 
 # Cards are HTML built only from escaped strings (see card_html); st.html, not st.markdown, so a
@@ -130,7 +130,8 @@ def markings(result: SearchResult, engine: Searcher | None) -> dict[str, Marking
     if engine is not None and result.vector is not None:
         needs = [q for q in passages if len(q.text) > SNIPPET_WIDTH or (query_lang and q.lang != query_lang)]
         try:
-            found = engine.best_sentences(result.vector, [q.text for q in needs])
+            # Sentences of what the card shows: a title line would otherwise often win.
+            found = engine.best_sentences(result.vector, [shown_text(q.text, q.title) for q in needs])
         except Exception:  # highlighting must never break a search page
             found = [None] * len(needs)
         best = {q.id: s for q, s in zip(needs, found, strict=True)}

@@ -16,6 +16,9 @@ def test_japanese_and_chinese_match_inside_runs() -> None:
     html = s.highlight("満ち欠けは約29.5日の周期で繰り返されます。", "月の満ち欠け")
     assert "<mark>満ち欠け</mark>" in html
     assert "<mark>光合作用</mark>" in s.highlight("植物进行光合作用。", "什么是光合作用")
+    # Overlapping bigrams mark the whole word, and the particle before it stays unmarked.
+    assert s.highlight("昔は、この満ち欠けをもとにした暦", "月の満ち欠け") == \
+        "昔は、この<mark>満ち欠け</mark>をもとにした暦"
     # Hiragana-only pairs are grammar: "の" never lights up alone.
     assert all(not t.startswith("の") or len(t) > 1 for t in s.query_terms("月の満ち欠け"))
 
