@@ -75,4 +75,5 @@ EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request as u; r = u.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4); sys.exit(0 if r.status == 200 else 1)"]
 
-CMD ["rosetta", "ui", "--port", "8501"]
+# Inside the container every interface (the published port is localhost-only in compose).
+CMD ["rosetta", "ui", "--port", "8501", "--host", "0.0.0.0"]

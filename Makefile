@@ -25,11 +25,12 @@ models: $(STAMP)
 demo: setup
 	$(BIN)/rosetta demo
 
-# Chromium for the browser end-to-end test (Debian packages); the test skips with a reason
+# Chromium (and CJK and Devanagari fonts, so screenshots show every script) for the browser end-to-end
+# test (Debian packages); the test skips with a reason
 # where it cannot be installed.
 browser:
 	@command -v chromium >/dev/null || ( $(SUDO) apt-get update -qq && \
-	  $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null ) || \
+	  $(SUDO) apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei fonts-lohit-deva >/dev/null ) || \
 	  echo "warning: chromium could not be installed; the browser test will be skipped"
 
 lint: $(STAMP)

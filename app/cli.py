@@ -23,6 +23,8 @@ STREAMLIT_APP = APP_DIR / "streamlit_app.py"
 SAMPLE_CORPUS = APP_DIR / "sample_corpus"
 DEMO_COLLECTION = "demo"
 DEFAULT_PORT = 8501
+DEFAULT_HOST = "127.0.0.1"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def register(app: typer.Typer) -> None:
@@ -150,7 +152,7 @@ def _check_store_free(settings: Settings) -> None:
         raise fail(str(exc)) from None
 
 
-def launch_ui(settings: Settings, port: int, host: str | None, collection: str | None) -> None:
+def launch_ui(settings: Settings, port: int, host: str, collection: str | None) -> None:
     """Replace this process with the Streamlit server (it never returns).
 
     exec rather than a child process: signals (Ctrl+C, `docker stop`, a test killing the
@@ -164,7 +166,8 @@ def launch_ui(settings: Settings, port: int, host: str | None, collection: str |
     if collection:
         env["ROSETTA_COLLECTION"] = collection
     command = [
-        sys.executable, "-m", "streamlit", "run", str(STREAMLIT_APP),
+        # app.server warms the model and the store up at start, then runs `streamlit run`.
+        sys.executable, "-m", "app.server", str(STREAMLIT_APP),
         "--server.port", str(port),
         "--server.headless", "true",  # no browser launch attempt, no e-mail prompt
         "--browser.gatherUsageStats", "false",  # offline: never phone home
@@ -173,12 +176,19 @@ def launch_ui(settings: Settings, port: int, host: str | None, collection: str |
         "--theme.base", "light",
         "--client.toolbarMode", "viewer",  # no "Deploy" button: this app is already deployed
     ]
-    if host:
-        command += ["--server.address", host]
+    command += ["--server.address", host]
     from rosetta.cli import err
+    from rosetta.safe_text import for_console
 
-    err.print(f"[green]Rosetta UI[/] on http://{host or 'localhost'}:{port}  (collection "
-              f"{collection or settings.collection}; Ctrl+C stops)", highlight=False)
+    err.print(f"[green]Rosetta UI[/] on http://{for_console(host)}:{port}  (collection "
+              f"{for_console(collection or settings.collection)}; Ctrl+C stops)", highlight=False)
+    if host in LOOPBACK:
+        err.print("Only this machine can reach it. To share it, pass --host 0.0.0.0 behind a proxy "
+                  "that asks for a login (the UI has none): see docs/deployment.md.", highlight=False)
+    else:
+        err.print(f"[yellow]Listening on {for_console(host)}: anyone who can reach this port can search, "
+                  "upload and read the indexed documents — the UI has no login.[/] Put it behind an "
+                  "authenticating proxy (docs/deployment.md).", highlight=False)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, command, env)
@@ -186,7 +196,9 @@ def launch_ui(settings: Settings, port: int, host: str | None, collection: str |
 
 def ui_command(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = DEFAULT_PORT,
-    host: Annotated[str | None, typer.Option(help="Address to bind (default: all interfaces).")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind. The default serves this machine only; "
+                                      "0.0.0.0 serves every interface (the UI has no login).")
+                    ] = DEFAULT_HOST,
     collection: Annotated[str | None, typer.Option(help="Collection to open (default: settings).")] = None,
 ) -> None:
     """Start the web UI (search, ingest, explore)."""
@@ -199,7 +211,9 @@ def ui_command(
 
 def demo_command(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = DEFAULT_PORT,
-    host: Annotated[str | None, typer.Option(help="Address to bind (default: all interfaces).")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind. The default serves this machine only; "
+                                      "0.0.0.0 serves every interface (the UI has no login).")
+                    ] = DEFAULT_HOST,
     collection: Annotated[str, typer.Option(help="Collection for the sample corpus.")] = DEMO_COLLECTION,
     reindex: Annotated[bool, typer.Option(help="Re-check the sample corpus even if indexed.")] = False,
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Only index; do not start the UI.")] = False,

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from app.search import Searcher
+from app.search import CORE_FIELDS, Passage, Searcher, SearchHit
 from indexer.store import (
     CollectionNotFoundError,
     QdrantStore,
@@ -49,6 +49,14 @@ LANG_NAMES = {
 def lang_label(code: str) -> str:
     name = LANG_NAMES.get(code)
     return f"{name} ({code})" if name else code
+
+
+def md_escape(text: object) -> str:
+    """Text safe inside Markdown (headings, captions): every character Markdown or Streamlit's
+    extensions could read as markup is backslash-escaped, so a document title cannot add links,
+    images (fetched from outside) or formatting."""
+    specials = set("\\`*_{}[]()<>#+-.!|~$:")
+    return "".join("\\" + ch if ch in specials else ch for ch in str(text)).replace("\n", " ")
 
 
 def settings() -> Settings:
@@ -134,3 +142,44 @@ def page_state(key: str, default: Any) -> Any:
     if key not in st.session_state:
         st.session_state[key] = default
     return st.session_state[key]
+
+
+MAX_FACET_VALUES = 50  # a field with more distinct values is free text, not a filter
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=600)
+def _metadata_fields(_store: VectorStore, collection: str, points: int) -> dict[str, list[str]]:
+    hits, _ = _store.scroll(collection, limit=256)
+    keys: set[str] = set()
+    for h in hits:
+        keys.update(k for k, v in Passage.from_hit(h).metadata.items()
+                    if isinstance(v, str | int | bool) and not k.startswith("_"))
+    fields: dict[str, list[str]] = {}
+    for key in sorted(keys - set(CORE_FIELDS)):
+        try:
+            values = _store.facet(collection, key, limit=MAX_FACET_VALUES + 1)
+        except StoreError:
+            continue  # no index for it on a server: not filterable
+        if 1 <= len(values) <= MAX_FACET_VALUES:
+            fields[key] = sorted(values)
+    return fields
+
+
+def metadata_fields(store: VectorStore, collection: str) -> dict[str, list[str]]:
+    """Filterable metadata fields of a collection (table columns such as `category`) → values."""
+    return _metadata_fields(store, collection, collection_count(store, collection))
+
+
+def result_facets(hits: list[SearchHit], fields: list[str]) -> dict[str, dict[str, int]]:
+    """Per-query facet counts: how many results have each value of each field, most first."""
+    out: dict[str, dict[str, int]] = {}
+    for name in fields:
+        counts: dict[str, int] = {}
+        for h in hits:
+            p = h.passage
+            value = p.lang if name == "lang" else p.metadata.get(name)
+            if value not in (None, ""):
+                counts[str(value)] = counts.get(str(value), 0) + 1
+        if counts:
+            out[name] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return out

@@ -31,6 +31,7 @@ class Chunk:
     char_end: int
     n_tokens: int
     page: int | None = None
+    page_end: int | None = None  # the page the chunk ends on (a chunk can span a page break)
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,11 @@ class Chunker:
         chunks: list[Chunk] = []
         for start, end in spans:
             cs, ce = offsets[start][0], offsets[end - 1][1]
-            page = pages[bisect.bisect_right(page_starts, cs) - 1][1] if pages and page_starts[0] <= cs \
-                else None
-            chunks.append(Chunk(len(chunks), text[cs:ce], cs, ce, end - start, page))
+            page = page_end = None
+            if pages and page_starts[0] <= cs:
+                page = pages[bisect.bisect_right(page_starts, cs) - 1][1]
+                page_end = pages[bisect.bisect_right(page_starts, max(cs, ce - 1)) - 1][1]
+            chunks.append(Chunk(len(chunks), text[cs:ce], cs, ce, end - start, page, page_end))
         return chunks
 
     def _offsets(self, text: str) -> list[tuple[int, int]]:

@@ -93,9 +93,12 @@ class AddOptions:
     # A document id already held by another existing file (or an upload, or stdin) is taken over
     # only when asked: otherwise the newcomer fails with the reason, nothing is replaced.
     replace: bool = False
+    title_column: str | None = None
+    metadata_columns: tuple[str, ...] | None = None  # None: every other column
 
     def read_options(self) -> ReadOptions:
-        return ReadOptions(self.text_column, self.id_column, self.max_file_mb)
+        return ReadOptions(self.text_column, self.id_column, self.max_file_mb,
+                           title_column=self.title_column, metadata_columns=self.metadata_columns)
 
 
 # ---- what the store already holds ---------------------------------------------------------------
@@ -132,6 +135,7 @@ class _FileWork:
     stale_ids: list[str] = field(default_factory=list)
     doc_ids: list[str] = field(default_factory=list)
     docs_embedded: int = 0
+    note: str = ""  # something the user should know about a file that went in (e.g. empty rows)
 
 
 class _Failure:
@@ -245,6 +249,8 @@ class Index:
 
         seen_files = {w.src.rel for w in works}
         for work in works:
+            if work.note:
+                report.notes.append(FileIssue(work.src.name, work.note))
             if work.status == "failed":
                 report.files_failed.append(FileIssue(work.src.name, work.reason))
             elif work.status == "skipped":
@@ -321,7 +327,7 @@ class Index:
         works: list[_FileWork] = []
         buffer: list[_ChunkWork] = []
         pending: list[tuple[int, _FileWork]] = []  # (stream position of its last chunk, work)
-        queued = flushed = 0
+        queued = flushed = embedded = 0
         current: str | None = None
         last_tick = 0.0
 
@@ -330,7 +336,8 @@ class Index:
             if progress is None or (not force and time.monotonic() - last_tick < 0.2):
                 return
             last_tick = time.monotonic()
-            progress(IngestProgress(len(sources), counters["files_done"], flushed, queued, current))
+            progress(IngestProgress(len(sources), counters["files_done"], embedded, queued, current,
+                                    files_read=len(works)))
 
         def put(q: queue.Queue[Any], item: Any) -> None:
             while True:
@@ -343,11 +350,22 @@ class Index:
                     tick()
 
         def flush(n: int) -> None:
-            nonlocal buffer, flushed
+            nonlocal buffer, flushed, embedded
             group, buffer = buffer[:n], buffer[n:]
-            vectors = self.encoder.encode_documents([c.text for c in group], batch_size=self.batch_size)
+            vectors: list[Any] = [None] * len(group)
+            # Batch by batch, so progress moves while a large group is being embedded; longest
+            # first across the whole group, as one call would sort them (less padding).
+            order = sorted(range(len(group)), key=lambda i: -len(group[i].text))
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                out = self.encoder.encode_documents([group[i].text for i in idx], batch_size=self.batch_size)
+                for i, v in zip(idx, out, strict=True):
+                    vectors[i] = v
+                embedded += len(idx)
+                tick(force=True)
             if self.language_vectors is not None:
-                vectors = self.language_vectors.shift_documents(vectors, [c.payload["lang"] for c in group])
+                vectors = list(self.language_vectors.shift_documents(
+                    vectors, [c.payload["lang"] for c in group]))
             put(writes, [Point(c.id, v, c.payload, c.sparse) for c, v in zip(group, vectors, strict=True)])
             flushed += len(group)
             while pending and pending[0][0] <= flushed:
@@ -373,6 +391,7 @@ class Index:
                 buffer.extend(item.chunks)
                 queued += len(item.chunks)
                 pending.append((queued, item))
+                tick(force=True)  # per file read: the count moves before any embedding
                 while len(buffer) >= self.group_size:
                     flush(self.group_size)
                 # Keep the encoder busy: when the reader has nothing more ready, encode the whole
@@ -458,7 +477,7 @@ class Index:
         if clash := _collision([d.doc_id for d in docs], src, state, claimed, options):
             return _FileWork(src, "failed", clash)
 
-        work = _FileWork(src, "unchanged")
+        work = _FileWork(src, "unchanged", note=docs[0].note if docs else "")
         now = datetime.now(UTC).isoformat(timespec="seconds")
         for doc in docs:
             work.doc_ids.append(doc.doc_id)
@@ -488,6 +507,8 @@ class Index:
                     payload["origin"] = src.origin
                 if chunk.page is not None:
                     payload["page"] = chunk.page
+                if chunk.page_end is not None and chunk.page_end != chunk.page:
+                    payload["page_end"] = chunk.page_end
                 work.chunks.append(_ChunkWork(chunk_id(doc.doc_id, chunk.index, doc_hash), chunk.text,
                                               payload, sp))
             work.docs_embedded += 1

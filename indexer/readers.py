@@ -63,6 +63,8 @@ class ReadOptions:
     max_elements: int = 1_000_000
     max_zip_entries: int = 10_000
     max_parse_seconds: float = 300.0  # generous: long PDFs extract slowly; bombs hit the bounds above first
+    title_column: str | None = None
+    metadata_columns: tuple[str, ...] | None = None  # None: every column but text, id and title
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class Document:
     format: str
     pages: list[tuple[int, int]] | None = None  # (char offset where a page starts, page number)
     metadata: dict[str, Any] = field(default_factory=dict)
+    note: str = ""  # about the whole file (set on its first document), e.g. rows left out
 
 
 def load_bytes(src: SourceFile, options: ReadOptions) -> bytes:
@@ -336,8 +339,22 @@ def _stem(rel: str) -> str:
     return PurePosixPath(rel.removeprefix(UPLOAD_NAMESPACE)).name
 
 
+MAX_TITLE_CHARS = 150
+
+
+def first_line_title(text: str) -> str | None:
+    """A short first line reads as a title (a file name says less); a long one is a paragraph."""
+    for line in text.splitlines():
+        line = line.strip().lstrip("#").strip()
+        if line:
+            return line if len(line) <= MAX_TITLE_CHARS and not line.endswith((".", ",", ";", ":")) \
+                else None
+    return None
+
+
 def _read_txt(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
-    return _single(src, raw, "txt", _normalize_newlines(decode_text(raw)), None)
+    text = _normalize_newlines(decode_text(raw))
+    return _single(src, raw, "txt", text, first_line_title(text))
 
 
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.M)
@@ -388,12 +405,12 @@ def _read_pdf(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Documen
         deadline = _Deadline(options.max_parse_seconds)
         for number, page in enumerate(reader.pages, start=1):
             deadline.check()
-            page_text = _tidy(page.extract_text() or "")
+            page_text = unligature(_tidy(page.extract_text() or ""))
             pages.append((offset, number))
             parts.append(page_text)
             offset += len(page_text) + 2
         meta = reader.metadata
-        title = str(meta.title).strip() if meta is not None and meta.title else None
+        meta_title = str(meta.title).strip() if meta is not None and meta.title else ""
     except ReadError:
         raise
     except Exception as exc:  # pypdf raises many types for damaged files
@@ -401,7 +418,27 @@ def _read_pdf(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Documen
     text = "\n\n".join(parts)
     if not text.strip():
         raise ReadError("PDF has no text layer (scanned?); run OCR on it first")
+    # The first heading names the document; metadata titles are often tool junk ("about:blank",
+    # "Microsoft Word - draft3.docx"), so they only fill in when the text starts with a paragraph.
+    title = first_line_title(text) or (None if _junk_pdf_title(meta_title) else meta_title)
     return _single(src, raw, "pdf", text, title, pages, page_count=len(parts))
+
+
+# Typographic ligatures (ﬁ, ﬂ, ﬀ…, U+FB00–FB06) as the letters they join: PDF text layers keep
+# them, and then "proﬁtent" matches neither "profitent" in a search nor in an export.
+_LIGATURES = {chr(c): unicodedata.normalize("NFKC", chr(c)) for c in range(0xFB00, 0xFB07)}
+_LIGATURE_RE = re.compile("[" + "".join(_LIGATURES) + "]")
+
+
+def unligature(text: str) -> str:
+    return _LIGATURE_RE.sub(lambda m: _LIGATURES[m.group()], text)
+
+
+def _junk_pdf_title(title: str) -> bool:
+    low = title.strip().lower()
+    return not low or low in {"about:blank", "untitled", "title", "document", "none"} or \
+        low.startswith(("microsoft word - ", "http://", "https://", "file:")) or \
+        low.endswith((".doc", ".docx", ".pdf", ".tex", ".dvi", ".html", ".htm"))
 
 
 def _read_docx(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
@@ -491,10 +528,12 @@ class _Deadline:
 
 
 # ---- tables ------------------------------------------------------------------------------------
-def _read_table(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
+def read_table_frame(name: str, raw: bytes) -> Any:
+    """A table file (csv, tsv, json, jsonl, parquet, by the extension of `name`) as a DataFrame
+    of its rows; the web UI previews this to let the user pick the columns."""
     import pandas as pd
 
-    fmt = src.suffix.lstrip(".").replace("ndjson", "jsonl")
+    fmt = PurePosixPath(name).suffix.lower().lstrip(".").replace("ndjson", "jsonl")
     try:
         if fmt in ("csv", "tsv"):
             frame = pd.read_csv(io.StringIO(decode_text(raw)), sep="\t" if fmt == "tsv" else ",",
@@ -507,22 +546,33 @@ def _read_table(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Docum
         raise
     except Exception as exc:  # pandas/pyarrow parse errors have many types
         raise ReadError(f"invalid {fmt} table: {type(exc).__name__}: {exc}"[:300]) from None
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def _read_table(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
+    fmt = src.suffix.lstrip(".").replace("ndjson", "jsonl")
+    frame = read_table_frame(src.rel, raw)
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     text_col = _text_column(columns, options.text_column)
     id_col = options.id_column
-    if id_col is not None and id_col not in columns:
-        raise ReadError(f"no id column '{id_col}' (columns: {', '.join(columns)})")
-    meta_cols = [c for c in columns if c not in (text_col, id_col)]
-    title_col = next((c for c in meta_cols if c.lower() == "title"), None)
+    for what, col in (("id", id_col), ("title", options.title_column)):
+        if col is not None and col not in columns:
+            raise ReadError(f"no {what} column '{col}' (columns: {', '.join(columns)})")
+    title_col = options.title_column or guess_title_column(columns, exclude=(text_col, id_col))
+    meta_cols = [c for c in columns if c not in (text_col, id_col, title_col)
+                 and (options.metadata_columns is None or c in options.metadata_columns)]
     docs: list[Document] = []
     seen: dict[str, int] = {}
     deadline = _Deadline(options.max_parse_seconds)
+    empty_rows: list[int] = []
     for row_number, record in enumerate(frame.to_dict("records"), start=1):
         if row_number % 1024 == 0:
             deadline.check()
         text = _cell_text(record.get(text_col))
         if not text.strip():
+            empty_rows.append(row_number)
             continue
         ident = _cell_text(record.get(id_col)).strip() if id_col else ""
         doc_id = ident or f"{src.rel}#{row_number}"
@@ -531,7 +581,7 @@ def _read_table(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Docum
                             f"(rows {seen[doc_id]} and {row_number})")
         seen[doc_id] = row_number
         metadata = {(f"meta_{c}" if c in RESERVED_KEYS else c): v
-                    for c in meta_cols if c != title_col and (v := _json_safe(record.get(c))) is not None}
+                    for c in meta_cols if (v := _json_safe(record.get(c))) is not None}
         row_blob = json.dumps([text, doc_id, metadata], sort_keys=True, ensure_ascii=False,
                               default=str).encode()
         title = _cell_text(record.get(title_col)).strip() if title_col else ""
@@ -541,7 +591,31 @@ def _read_table(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Docum
             file=src.rel, fingerprint=fingerprint(row_blob), format=fmt, metadata=metadata))
     if not docs:
         raise SkipFile(f"no rows with text in column '{text_col}'")
+    if empty_rows:
+        shown = ", ".join(map(str, empty_rows[:10])) + (" …" if len(empty_rows) > 10 else "")
+        docs[0].note = (f"{len(empty_rows)} row{'s' if len(empty_rows) != 1 else ''} without text in "
+                        f"column '{text_col}' left out (row {shown})")
     return docs
+
+
+TITLE_COLUMN_GUESSES = ("title", "headline", "name", "subject", "heading")
+
+
+def guess_title_column(columns: Sequence[str], exclude: Sequence[str | None] = ()) -> str | None:
+    for guess in TITLE_COLUMN_GUESSES:
+        for c in columns:
+            if c.lower() == guess and c not in exclude:
+                return c
+    return None
+
+
+def guess_text_column(columns: Sequence[str]) -> str | None:
+    """The column a table's text is taken from when none is named (None: no likely one)."""
+    for guess in TEXT_COLUMN_GUESSES:
+        for c in columns:
+            if c.lower() == guess:
+                return c
+    return None
 
 
 def _json_records(text: str, fmt: str) -> list[dict[str, Any]]:
@@ -576,10 +650,9 @@ def _text_column(columns: Sequence[str], wanted: str | None) -> str:
         if wanted not in columns:
             raise ReadError(f"no text column '{wanted}' (columns: {', '.join(columns)})")
         return wanted
-    for guess in TEXT_COLUMN_GUESSES:
-        for c in columns:
-            if c.lower() == guess:
-                return c
+    guess = guess_text_column(columns)
+    if guess is not None:
+        return guess
     raise ReadError(f"no text column: name one with --text-column (columns: {', '.join(columns)})")
 
 

@@ -24,6 +24,7 @@ class IngestReport:
     seconds: float = 0.0
     # Not in the JSON (its keys are fixed by the issue); shown in the human report.
     skipped: list[FileIssue] = field(default_factory=list)
+    notes: list[FileIssue] = field(default_factory=list)  # files that went in, with a remark
     documents_added: int = 0
     documents_pruned: int = 0
 
@@ -70,3 +71,4 @@ class IngestProgress:
     chunks_done: int  # embedded so far
     chunks_queued: int  # chunks known so far (grows as files are read)
     current: str | None = None
+    files_read: int = 0  # read and chunked so far (files_done counts those fully written)

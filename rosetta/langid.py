@@ -1,11 +1,15 @@
-"""Language identification with langdetect: seeded (deterministic), `und` when unsure."""
+"""Language identification: langdetect for passages (seeded, `und` when unsure), word frequencies
+for short search queries (`detect_query`)."""
 
 from __future__ import annotations
 
+import math
+import re
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from langdetect import DetectorFactory, LangDetectException, detect_langs
 
@@ -14,17 +18,7 @@ MIN_LETTERS = 3
 MIN_PROBABILITY = 0.70
 # langdetect says zh-cn / zh-tw; store plain ISO 639-1.
 _ISO_FIX = {"zh-cn": "zh", "zh-tw": "zh"}
-SHORT_WORD = 10  # letters; see detect_query
 _lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class QueryLanguage:
-    """A query's language: `lang` is None unless the detector is confident; `probs` are its guesses."""
-
-    lang: str | None
-    confident: bool
-    probs: dict[str, float] = field(default_factory=dict)
 
 
 def language_probs(text: str) -> dict[str, float]:
@@ -54,24 +48,132 @@ def detect(text: str, min_probability: float = MIN_PROBABILITY) -> str:
     return best if probs[best] >= min_probability else UNDETERMINED
 
 
-def detect_query(text: str) -> QueryLanguage:
-    """The language of a search query, with the detector's probabilities.
-
-    langdetect guesses wildly on one short word ("drink" → lt), so a single word of fewer than
-    `SHORT_WORD` letters gets no guess at all — unless it is in a script written without spaces,
-    where a few characters already say a lot.
-    """
-    words = text.split()
-    if len(words) == 1 and sum(ch.isalpha() for ch in text) < SHORT_WORD \
-            and not any(ord(ch) > 0x2E80 for ch in text):
-        return QueryLanguage(None, False, {})
-    probs = language_probs(text)
-    best = max(probs, key=probs.__getitem__) if probs else None
-    confident = best is not None and probs[best] >= MIN_PROBABILITY
-    return QueryLanguage(best if confident else None, confident, probs)
-
-
 def majority(langs: Iterable[str]) -> str:
     """Most common determined language (ties broken by first seen), else `und`."""
     counts = Counter(lang for lang in langs if lang != UNDETERMINED)
     return counts.most_common(1)[0][0] if counts else UNDETERMINED
+
+
+# ---- queries ----------------------------------------------------------------------------------
+# Character-statistics detectors (langdetect) guess wildly on a few words: "electric car
+# maintenance cost" → ro, "Karl Drais 1817" → lt. A query is scored instead by how common its
+# words are in each candidate language (wordfreq's frequency lists), among the languages its
+# script allows; a language is reported only when enough words are known and one language wins
+# clearly. Scripts used by one language (kana, Hangul, Thai, Greek…) decide on their own.
+@dataclass(frozen=True)
+class QueryLanguage:
+    """A query's language: `lang` is an ISO 639-1 code, or None when not confident."""
+
+    lang: str | None
+    confident: bool
+    probs: dict[str, float]
+
+
+UNKNOWN_LOG_FREQ = -8.0  # log10 frequency charged for a word a language's list lacks
+MIN_KNOWN_WORDS = 2  # names and numbers alone never decide
+MIN_KNOWN_FRACTION = 0.6
+MIN_MARGIN = 0.5  # log10 units of mean word frequency between the best and the second language
+LONG_QUERY_LETTERS = 40  # from here on langdetect is reliable enough to fall back on
+# Languages with a wordfreq list, by the script they are written in.
+_WORDFREQ_BY_SCRIPT = {
+    "latin": ("ca", "cs", "da", "de", "en", "es", "fi", "fil", "fr", "hu", "id", "is", "it", "lt",
+              "lv", "ms", "nb", "nl", "pl", "pt", "ro", "sk", "sl", "sv", "tr", "vi"),
+    "cyrillic": ("ru", "uk", "bg", "mk"),
+    "arabic": ("ar", "fa", "ur"),
+}
+# Scripts that name their language outright (Devanagari also writes Marathi and Nepali: langdetect
+# decides among those).
+_SCRIPT_LANG = {"hangul": "ko", "kana": "ja", "thai": "th", "greek": "el", "hebrew": "he",
+                "bengali": "bn", "tamil": "ta", "georgian": "ka", "armenian": "hy", "han": "zh"}
+_SCRIPT_RANGES = (
+    ("kana", 0x3040, 0x30FF), ("han", 0x3400, 0x4DBF), ("han", 0x4E00, 0x9FFF),
+    ("hangul", 0xAC00, 0xD7AF), ("hangul", 0x1100, 0x11FF), ("thai", 0x0E00, 0x0E7F),
+    ("greek", 0x0370, 0x03FF), ("cyrillic", 0x0400, 0x04FF), ("hebrew", 0x0590, 0x05FF),
+    ("arabic", 0x0600, 0x06FF), ("arabic", 0x0750, 0x077F), ("devanagari", 0x0900, 0x097F),
+    ("bengali", 0x0980, 0x09FF), ("tamil", 0x0B80, 0x0BFF), ("georgian", 0x10A0, 0x10FF),
+    ("armenian", 0x0530, 0x058F), ("latin", 0x0041, 0x024F),
+)
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+
+
+def _script(ch: str) -> str | None:
+    code = ord(ch)
+    for name, lo, hi in _SCRIPT_RANGES:
+        if lo <= code <= hi:
+            return name
+    return None
+
+
+def dominant_script(text: str) -> str | None:
+    """The script most letters of `text` are written in (kana wins over Han: Japanese mixes both)."""
+    counts = Counter(s for ch in text if ch.isalpha() and (s := _script(ch)))
+    if not counts:
+        return None
+    if counts.get("kana"):
+        return "kana"
+    return counts.most_common(1)[0][0]
+
+
+def _word_scores(words: list[str], langs: Iterable[str]) -> dict[str, tuple[float, int]]:
+    """Mean log10 frequency of `words` and how many are known, per language."""
+    from wordfreq import word_frequency
+
+    scores: dict[str, tuple[float, int]] = {}
+    for lang in langs:
+        freqs = [word_frequency(w, lang, wordlist="small") for w in words]
+        logs = [math.log10(f) if f > 0 else UNKNOWN_LOG_FREQ for f in freqs]
+        scores[lang] = (sum(logs) / len(logs), sum(f > 0 for f in freqs))
+    return scores
+
+
+def _softmax(scores: dict[str, float]) -> dict[str, float]:
+    top = max(scores.values())
+    # A log10 frequency is a log-likelihood per word; ln(10) turns it into natural units.
+    exp = {k: math.exp((v - top) * math.log(10)) for k, v in scores.items()}
+    total = sum(exp.values())
+    return {k: round(v / total, 4) for k, v in sorted(exp.items(), key=lambda kv: -kv[1])[:5]}
+
+
+def detect_query(text: str) -> QueryLanguage:
+    """The language of a search query, reported only when confident.
+
+    Numbers, names and nonsense come out `lang=None`; so do a few words that several languages
+    share. `probs` holds the candidates considered (at most five), best first.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    script = dominant_script(text)
+    if script is None:
+        return QueryLanguage(None, False, {})
+    if script in _SCRIPT_LANG:
+        letters = sum(_script(ch) == script for ch in text)
+        # One Han character is too little to say Chinese rather than a Japanese kanji word.
+        confident = letters >= 2
+        lang = _SCRIPT_LANG[script]
+        return QueryLanguage(lang if confident else None, confident, {lang: 1.0})
+    if script == "devanagari":
+        probs = {k: v for k, v in language_probs(text).items() if k in ("hi", "mr", "ne")} or {"hi": 0.5}
+        best = max(probs, key=probs.__getitem__)
+        confident = probs[best] >= MIN_PROBABILITY
+        return QueryLanguage(best if confident else None, confident, probs)
+    words = [w.casefold() for w in _WORD.findall(text) if _script(w[0]) == script]
+    candidates = _WORDFREQ_BY_SCRIPT.get(script, ())
+    if words and candidates:
+        scores = _word_scores(words, candidates)
+        ranked = sorted(scores, key=lambda k: -scores[k][0])
+        best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
+        mean, known = scores[best]
+        margin = mean - scores[second][0] if second else math.inf
+        # Nothing known in any language (nonsense, names): no candidates worth listing.
+        probs = _softmax({k: v[0] for k, v in scores.items()}) if scores[best][1] else {}
+        if known >= MIN_KNOWN_WORDS and known / len(words) >= MIN_KNOWN_FRACTION and margin >= MIN_MARGIN:
+            return QueryLanguage(best, True, probs)
+    else:
+        probs = {}
+    # Languages without a frequency list (Swahili, Estonian…): trust langdetect on longer text only.
+    if sum(ch.isalpha() for ch in text) >= LONG_QUERY_LETTERS:
+        detected = language_probs(text)
+        if detected:
+            best = max(detected, key=detected.__getitem__)
+            if detected[best] >= 0.9 and best not in candidates:
+                return QueryLanguage(best, True, detected)
+    return QueryLanguage(None, False, probs)

@@ -50,7 +50,9 @@ DOCS: list[tuple[str, str, str, str, list[str], dict[str, str]]] = [
     ("ru-space", "ru", "science/space-ru.md", "Космос", [
         "Юрий Гагарин стал первым человеком, совершившим полёт в космос в 1961 году на корабле «Восток-1».",
     ], {"topic": "space"}),
-    ("en-web", "en", "tech/web-security.md", "Cross-site scripting <b>XSS</b>", [
+    # The title carries HTML and a Markdown image pointing outside: neither may render.
+    ("en-web", "en", "tech/web-security.md",
+     "Cross-site scripting <b>XSS</b> ![pixel](http://127.0.0.1:9/x.png)", [
         "Cross-site scripting happens when a page renders untrusted input such as "
         "<script>alert('xss')</script> without escaping it; the browser then runs the attacker's code.",
     ], {"topic": "security"}),

@@ -130,7 +130,7 @@ def test_snippet_highlighting_rules() -> None:
 def test_dataframe_export(searcher: Searcher) -> None:
     result = searcher.search(SearchRequest("photosynthesis", limit=3))
     frame = to_dataframe(result.hits, include_more=True)
-    assert list(frame.columns[:4]) == ["rank", "score", "lang", "title"]
+    assert list(frame.columns[:6]) == ["rank", "score", "similarity", "z", "weak_match", "lang"]
     assert "meta.topic" in frame.columns
     assert len(frame) >= 3
     back = pd.read_parquet(io.BytesIO(to_parquet_bytes(frame)))
@@ -184,3 +184,126 @@ def test_embedded_post_filter_matches_exact_filtering(encoder, tmp_path) -> None
             assert [(h.passage.id, round(h.score, 5)) for h in got] == \
                 [(h.passage.id, round(h.score, 5)) for h in want]
             assert got
+
+
+# ---- hybrid floor, calibration, export ----------------------------------------------------------
+def test_hybrid_min_score_keeps_the_keyword_match(searcher: Searcher) -> None:
+    # The exact name is only moderately close as a vector (cosine ~0.82): a 0.85 floor used to
+    # remove it from hybrid results too, leaving nothing.
+    dense = searcher.search(SearchRequest("Гагарин", limit=3, min_score=0.85))
+    assert not dense.hits
+    hybrid = searcher.search(SearchRequest("Гагарин", limit=3, hybrid=True, min_score=0.85))
+    assert [h.passage.doc_id for h in hybrid.hits] == ["ru-space"]
+    p = hybrid.hits[0].passage
+    # The score's meaning per mode: RRF ranks it, cosine similarity travels with it.
+    assert p.similarity is not None and 0.5 < p.similarity < 0.85 and p.score != p.similarity
+
+
+def test_query_language_only_when_confident(searcher: Searcher) -> None:
+    assert searcher.search(SearchRequest("Karl Drais 1817", limit=1)).query_lang == "und"
+    assert searcher.search(SearchRequest("electric car maintenance cost", limit=1)).query_lang == "en"
+    forced = searcher.search(SearchRequest("Karl Drais 1817", limit=1, query_lang="de"))
+    assert forced.query_lang == "de" and forced.language is None
+
+
+TOPICS = {
+    "bread": "Bake the bread dough at high heat until the crust turns golden brown.",
+    "rail": "The railway line carries freight trains across the mountain pass every night.",
+    "tax": "File your income tax return before the deadline to avoid a late penalty.",
+    "moon": "The moon shows phases because sunlight falls on different parts of its surface.",
+    "dogs": "Walk your dog twice a day so it stays calm, healthy and well behaved.",
+    "jazz": "Jazz musicians improvise melodies over the chord changes of a standard tune.",
+    "volcano": "Lava and ash burst from the volcano when magma pressure builds up underground.",
+    "chess": "In chess, castling moves the king two squares towards a rook.",
+    "coffee": "Grind the coffee beans just before brewing for the fullest aroma.",
+    "roses": "Prune rose bushes in early spring, just above an outward-facing bud.",
+    "sleep": "Adults need seven to nine hours of sleep for memory and mood.",
+    "python": "A virtual environment keeps each Python project's packages separate.",
+    "football": "The goalkeeper saved the penalty kick in the final minute of the match.",
+    "whales": "Blue whales feed on tiny krill and are the largest animals that ever lived.",
+    "tea": "Green tea leaves are steamed or pan-fired soon after picking to stop oxidation.",
+    "bikes": "Oil the bicycle chain regularly and check the tyre pressure before long rides.",
+    "rain": "Monsoon rains arrive in summer and bring most of the region's yearly rainfall.",
+    "photo": "Golden hour light makes portraits warm and shadows long and soft.",
+    "mortgage": "A fixed-rate mortgage keeps the monthly repayment the same for years.",
+    "vaccines": "Vaccines train the immune system to recognise a virus before an infection.",
+    "glaciers": "Glaciers carve U-shaped valleys as the ice slowly grinds over bedrock.",
+    "opera": "The soprano sang the aria in Italian while the orchestra played softly.",
+    "cats": "Cats groom themselves for hours and sleep most of the day.",
+    "solar": "Solar panels turn sunlight into electricity even on cloudy days.",
+}
+VARIANTS = ["{}", "In short: {}", "A note from the handbook. {}", "Many people ask about this. {}",
+            "Field notes. {}"]
+
+
+@pytest.fixture(scope="module")
+def big_searcher(encoder, tmp_path_factory):
+    """120 passages (24 topics × 5 wordings): enough for the calibration sample."""
+    from indexer.store import QdrantStore
+
+    from .conftest import index_corpus
+
+    docs = [(f"{topic}-{i}", "en", f"{topic}/{i}.md", f"{topic} {i}", [v.format(text)], {"topic": topic})
+            for topic, text in TOPICS.items() for i, v in enumerate(VARIANTS)]
+    store = QdrantStore.embedded(tmp_path_factory.mktemp("big") / "q")
+    index_corpus(store, encoder, "big", docs)
+    yield Searcher(encoder, store, "big")
+    store.close()
+
+
+def test_calibration_flags_nonsense_and_ends_the_list(big_searcher: Searcher) -> None:
+    real = big_searcher.search(SearchRequest("when should I submit my tax declaration?", limit=5,
+                                             min_z=3.0))
+    assert real.hits[0].passage.metadata["topic"] == "tax"
+    top = real.hits[0].passage
+    assert top.z is not None and top.z >= 3.0
+    # The cut-off ends the list: about the 5 tax passages, not all 120; the count is known.
+    assert real.total is not None and 4 <= real.total <= 12 and not real.total_capped
+    assert all(h.passage.metadata["topic"] == "tax" for h in real.hits)
+    nonsense = big_searcher.search(SearchRequest("xqzv blorp 12345", limit=10))
+    assert nonsense.hits and all(h.passage.weak for h in nonsense.hits)  # flagged, not hidden
+    assert nonsense.hits[0].passage.z < top.z - 1
+    cut = big_searcher.search(SearchRequest("xqzv blorp 12345", limit=10, min_z=3.0))
+    assert len(cut.hits) < 10
+
+
+def test_search_all_and_export_file(big_searcher: Searcher) -> None:
+    from datetime import datetime
+
+    from app.search import describe_request, export_filename, to_csv_bytes, with_context
+
+    req = SearchRequest("=cmd|' /C calc'!A0 tax return", limit=3, min_z=3.0, langs=["en"])
+    page = big_searcher.search(req)
+    everything = big_searcher.search_all(req)
+    assert len(page.hits) == 3 and len(everything.hits) == page.total
+    frame = with_context(to_dataframe(everything.hits), req.query, describe_request(req),
+                         datetime(2026, 1, 2, 3, 4))
+    data = to_csv_bytes(frame)
+    assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel reads Arabic and Japanese right
+    back = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
+    assert list(back["rank"]) == list(range(1, len(everything.hits) + 1))
+    assert back["query"][0] == "'=cmd|' /C calc'!A0 tax return"  # neutralised, OWASP style
+    assert back["filters"][0] == "languages=en; min z=3.0"
+    assert back["exported_at"][0].startswith("2026-01-02T03:04")
+    assert export_filename("search", "Tax return: how?", "csv", datetime(2026, 1, 2, 3, 4)) == \
+        "rosetta-search-tax-return-how-20260102-0304.csv"
+
+
+def test_formula_cells_are_neutralised() -> None:
+    from app.search import to_csv_bytes
+
+    frame = pd.DataFrame({"text": ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "safe", "a=b"],
+                          "n": [1, -2, 3, 4, 5, 6, 7, 8]})
+    import csv
+
+    rows = list(csv.reader(io.StringIO(to_csv_bytes(frame).decode("utf-8-sig"), newline="")))[1:]
+    assert [r[0] for r in rows] == ["'=1+1", "'+SUM(A1)", "'-2+3", "'@cmd", "'\tx", "'\rx", "safe", "a=b"]
+    assert [r[1] for r in rows] == ["1", "-2", "3", "4", "5", "6", "7", "8"]  # numbers stay numbers
+
+
+def test_best_sentence_comes_from_the_model(searcher: Searcher, encoder) -> None:
+    text = ("Die Firma wurde 1990 in Berlin gegründet. Sie stellt Fahrräder her. "
+            "Der Umsatz stieg im dritten Quartal um zwölf Prozent. Die Kantine ist montags geschlossen.")
+    vector = encoder.encode_queries(["quarterly revenue growth"])[0]
+    assert searcher.best_sentences(vector, [text, "One sentence."]) == [
+        "Der Umsatz stieg im dritten Quartal um zwölf Prozent.", None]

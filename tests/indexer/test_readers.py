@@ -31,7 +31,7 @@ def test_text_markdown_html(tmp_path: Path) -> None:
         b"<html><head><title>T</title><style>.x{}</style></head><body><p>Visible <b>bold</b></p>"
         b"<script>hidden()</script><div>Next</div></body></html>")
     [a] = read(tmp_path / "a.txt")
-    assert a.text == "Hello\nworld" and a.title == "a.txt" and a.doc_id == "a.txt"
+    assert a.text == "Hello\nworld" and a.title == "Hello" and a.doc_id == "a.txt"
     assert read(tmp_path / "b.md")[0].title == "Real title"
     [c] = read(tmp_path / "c.html")
     assert c.title == "T" and "Visible bold" in c.text and "Next" in c.text
