@@ -2,7 +2,7 @@
 
 The Streamlit server is one process, and the embedded store allows one process: so one store
 handle per server is made with `st.cache_resource` and every session shares it. The embedded
-store is opened on use and released after a few idle seconds (`IdleReleasingStore`), so
+store is opened on use and released after 30 idle seconds (`IdleReleasingStore`), so
 `rosetta index` on the same data dir can run while the UI is open; while it runs, the UI says
 who holds the store. The model is cached too; loading it takes seconds.
 """
@@ -29,9 +29,10 @@ from rosetta.models import Encoder, ModelNotFoundError
 from rosetta.settings import Settings, resolve_device
 
 T = TypeVar("T")
-# Seconds without a store call before the UI lets go of the embedded store (reopening costs
-# ~0.1-0.5 s, bench/results/query*.json "open").
-STORE_IDLE_S = 5.0
+# Seconds without a store call before the UI lets go of the embedded store: long enough that
+# someone reading results does not pay a reopen (seconds at 300k passages,
+# bench/results/query.json "open") on every click, short enough for `rosetta index` to get in.
+STORE_IDLE_S = 30.0
 
 LANG_NAMES = {
     "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan", "cs": "Czech",

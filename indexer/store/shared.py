@@ -4,8 +4,8 @@ The embedded engine admits one process. A long-lived process that only needs the
 and then (the web UI) wraps it in `IdleReleasingStore`: the store is opened by the first call,
 shared by every thread of the process, and closed once no call has run for `idle_s` seconds —
 so `rosetta index` can take it in between, and the UI gets the holder's name
-(StoreLockedError) while the index run has it. Opening takes well under a second even at
-300k passages (bench/results/query*.json, "open").
+(StoreLockedError) while the index run has it. Each reopening costs the open time
+(bench/results/query.json, "open": about a second at 100k passages).
 """
 
 from __future__ import annotations
