@@ -433,8 +433,11 @@ class EdgeStore:
         self.close()
 
     def __del__(self) -> None:  # a forgotten store must not keep the folder locked
-        with contextlib.suppress(Exception):
+        # Not contextlib.suppress: at interpreter exit module globals may already be gone.
+        try:
             self.close()
+        except Exception:  # noqa: SIM105
+            return
 
 
 def _edge_config(dim: int, options: CollectionOptions) -> qe.EdgeConfig:
