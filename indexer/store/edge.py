@@ -436,7 +436,7 @@ class EdgeStore:
         # Not contextlib.suppress: at interpreter exit module globals may already be gone.
         try:
             self.close()
-        except Exception:  # noqa: SIM105
+        except Exception:
             return
 
 
