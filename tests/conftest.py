@@ -19,8 +19,11 @@ os.environ.setdefault("ROSETTA_ENCODER_BACKEND", "torch")
 
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
-    """Where built models live; shared across runs so the mE5 conversion happens once."""
-    path = Path(os.environ.get("ROSETTA_CACHE_DIR", REPO / ".rosetta" / "models"))
+    """Where built models live: the product's per-user cache (what `make setup` built), so the mE5
+    conversion happens once per machine."""
+    from rosetta.settings import user_cache_dir
+
+    path = Path(os.environ.get("ROSETTA_CACHE_DIR") or user_cache_dir() / "models")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -231,7 +231,7 @@ def test_local_mode_meta_without_collections_needs_no_migration(tmp_path: Path) 
 
 
 # ---- taking turns: the UI's store handle ------------------------------------------------------
-def test_idle_release_lets_another_process_take_turns(built: Path) -> None:
+def test_idle_release_lets_another_process_take_turns(built: Path, models_dir: Path) -> None:
     import time
 
     from indexer.store.shared import IdleReleasingStore
@@ -248,7 +248,6 @@ def test_idle_release_lets_another_process_take_turns(built: Path) -> None:
             time.sleep(0.05)
         assert not ui.is_open  # released after 0.3 s without calls
         # A real CLI process gets the store while the UI is idle…
-        models_dir = Path(os.environ.get("ROSETTA_CACHE_DIR", ".rosetta/models"))
         cli = subprocess.run(rosetta("stats", "--collection", "docs", "--json"),
                              env=env_for(built, models_dir), capture_output=True, text=True, timeout=120)
         assert cli.returncode == 0, cli.stderr
