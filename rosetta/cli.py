@@ -111,7 +111,7 @@ def models_build(
     name: str,
     force: Annotated[bool, typer.Option(help="Rebuild even if already built.")] = False,
 ) -> None:
-    """Build an offline model into the cache (DATA_DIR/models or ROSETTA_CACHE_DIR)."""
+    """Build an offline model into the cache (~/.cache/rosetta/models or ROSETTA_CACHE_DIR)."""
     settings = get_settings()
     try:
         with err.status(f"Building {name}…"):

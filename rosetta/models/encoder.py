@@ -50,8 +50,9 @@ class ModelIdentity:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
     def same_vectors_as(self, other: ModelIdentity) -> bool:
-        """Vectors are interchangeable only for identical weights, dims, prompts and language shift,
-        computed by the same backend or by two backends measured compatible for these weights."""
+        """May a collection of `self`'s vectors take `other`'s (queries, more passages)? Only for
+        identical weights, dims, prompts and language shift, from the same backend or one measured
+        compatible."""
         return (
             self.weights_sha256 == other.weights_sha256
             and self.dim == other.dim

@@ -102,17 +102,23 @@ def test_int8_is_close_but_not_equal_and_refused_unless_measured(
         store.close()
 
 
-def test_measured_weights_mix_int8_and_fp32() -> None:
+def test_measured_weights_take_fp32_queries_into_int8_collections_only() -> None:
     torch_e5 = ModelIdentity("multilingual-e5-small", "offline", E5_SHA, 384, {"query": "query: "})
     int8_e5 = replace(torch_e5, backend="onnx-int8", quantization="dynamic-int8")
-    assert int8_e5.same_vectors_as(torch_e5) and torch_e5.same_vectors_as(int8_e5)
+    onnx_e5 = replace(torch_e5, backend="onnx")
+    # Measured: fp32 queries against int8 passages stay within the gate, int8 queries against fp32
+    # passages do not (bench/results/quality_gate.json).
+    assert int8_e5.same_vectors_as(torch_e5) and int8_e5.same_vectors_as(onnx_e5)
+    assert not torch_e5.same_vectors_as(int8_e5)
+    assert torch_e5.same_vectors_as(onnx_e5) and onnx_e5.same_vectors_as(torch_e5)
     # Old collections recorded no backend: they were written by torch.
     old = ModelIdentity.from_dict({k: v for k, v in torch_e5.to_dict().items()
                                    if k not in {"backend", "quantization"}})
-    assert old.backend == "torch" and old.same_vectors_as(int8_e5)
+    assert old.backend == "torch" and not old.same_vectors_as(int8_e5) and old.same_vectors_as(onnx_e5)
     unmeasured = "0" * 64
     assert not replace(int8_e5, weights_sha256=unmeasured).same_vectors_as(
         replace(torch_e5, weights_sha256=unmeasured))
+    assert "onnx-int8" in int8_e5.describe()
 
 
 def test_build_is_cached_and_deterministic(build_root: Path, onnx_int8: Encoder, tmp_path: Path) -> None:

@@ -98,3 +98,18 @@ def test_bf16_encoding_matches_fp32(encoder, models_dir: Path) -> None:
     assert not np.array_equal(a, b)  # the matmuls really ran in bf16
     assert np.min(np.sum(a * b, axis=1)) > 0.999
     assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-4)
+
+
+def test_worker_tokenizer_has_its_own_state(encoder) -> None:
+    """A pipeline's reader thread tokenizes while the encoder pads a batch: their padding and
+    truncation settings must live on different objects."""
+    worker = encoder.worker_tokenizer
+    assert worker is encoder.worker_tokenizer  # made once per encoder
+    texts = ["short", "una frase bastante más larga que la primera"]
+    assert worker(texts, add_special_tokens=False)["input_ids"] == \
+        encoder.tokenizer(texts, add_special_tokens=False)["input_ids"]
+    worker.backend_tokenizer.enable_padding(length=64)
+    try:
+        assert encoder.tokenizer.backend_tokenizer.padding is None
+    finally:
+        worker.backend_tokenizer.no_padding()
