@@ -358,6 +358,7 @@ class Searcher:
             return
         stored = self.store.identity(self.collection)  # raises CollectionNotFoundError
         if stored is not None:
+            self.encoder = self.encoder.for_collection(stored)
             model = dataclasses.replace(self.encoder.identity, language_shift=stored.language_shift)
             if not stored.same_vectors_as(model):
                 raise ModelMismatchError(

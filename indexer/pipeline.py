@@ -199,6 +199,8 @@ class Index:
         """
         if not recreate and self.store.exists(self.collection):
             stored = self.store.identity(self.collection)
+            if stored is not None:
+                self.encoder = self.encoder.for_collection(stored)
             if stored is not None and stored.language_shift != self._shift_tag():
                 self.language_vectors = collection_language_vectors(stored, self.encoder)
         self.store.ensure_collection(self.collection, self.identity, recreate=recreate,

@@ -100,13 +100,32 @@ class Encoder:
     """
 
     def __init__(self, model: Any, identity: ModelIdentity, precision: str = "fp32",
-                 runner: Any = None, backend_reason: str = "") -> None:
+                 runner: Any = None, backend_reason: str = "", requested: str = "torch",
+                 models_dir: Path | None = None) -> None:
         self.model = model
         self.identity = identity
         # Not part of the identity: bf16 and fp32 vectors of one model agree to cosine ≥ 0.9999.
         self.precision = resolve_precision(precision, str(model.device)) if runner is None else "fp32"
         self.runner = runner  # an OnnxRunner, or None to encode with torch
         self.backend_reason = backend_reason
+        self.requested = requested  # the backend asked for (auto or a name)
+        self.models_dir = models_dir
+
+    def for_collection(self, stored: ModelIdentity) -> Encoder:
+        """This model as the backend that wrote a collection computes it, when `auto` chose another.
+
+        Collections built before a faster backend became the default (torch fp32) would otherwise
+        refuse the new default's int8 queries and passages; under `auto` the collection's own
+        backend is used for it instead. A backend set explicitly is kept (and refused if it does
+        not fit, naming both).
+        """
+        if (self.requested != "auto" or stored.weights_sha256 != self.identity.weights_sha256
+                or stored.backend == self.identity.backend or stored.same_vectors_as(self.identity)):
+            return self
+        base = replace(self.identity, backend="torch", quantization="none")
+        log.info("collection written by %s: encoding with it", stored.backend)
+        return Encoder._with_backend(self.model, base, "fp32", stored.backend, str(self.model.device),
+                                     self.models_dir or Path("."), requested="auto")
 
     @classmethod
     def load(cls, reference: str, models_dir: Path, device: str = "cpu", precision: str = "fp32",
@@ -141,7 +160,7 @@ class Encoder:
 
     @classmethod
     def _with_backend(cls, model: Any, identity: ModelIdentity, precision: str, backend: str,
-                      device: str, models_dir: Path) -> Encoder:
+                      device: str, models_dir: Path, requested: str | None = None) -> Encoder:
         from rosetta.models import onnx_backend
 
         needs_check = backend != "torch"
@@ -150,15 +169,18 @@ class Encoder:
             choice = choose_backend(backend, device, precision, identity.weights_sha256, unsupported)
         except ValueError as exc:
             raise ModelNotFoundError(str(exc)) from None
+        requested = requested or backend
         if choice.backend == "torch":
-            return cls(model, identity, precision, backend_reason=choice.reason)
+            return cls(model, identity, precision, backend_reason=choice.reason, requested=requested,
+                       models_dir=models_dir)
         folder = onnx_backend.build_dir(models_dir, identity.name, identity.weights_sha256)
         log.info("encoder backend %s (%s)", choice.backend, choice.reason)
         path = onnx_backend.ensure_built(model, folder, choice.backend)
         runner = onnx_backend.OnnxRunner(path, model.tokenizer, identity.max_seq_length)
         identity = replace(identity, backend=choice.backend,
                            quantization=onnx_backend.QUANTIZATION[choice.backend])
-        return cls(model, identity, "fp32", runner=runner, backend_reason=choice.reason)
+        return cls(model, identity, "fp32", runner=runner, backend_reason=choice.reason,
+                   requested=requested, models_dir=models_dir)
 
     @property
     def dim(self) -> int:

@@ -179,3 +179,38 @@ def test_models_list_shows_the_choice(models_dir: Path, monkeypatch: pytest.Monk
     assert rows["multilingual-e5-small"]["backend_reason"]
     assert rows["all-MiniLM-L6-v2"]["backend"] == "torch"
     assert "not measured" in rows["all-MiniLM-L6-v2"]["backend_reason"]
+
+
+def test_auto_follows_the_backend_that_wrote_a_collection(onnx_int8: Encoder, tmp_path: Path) -> None:
+    """A collection written by torch fp32 (every collection made before int8 was the default) keeps
+    being searched and extended under `auto`: the encoder switches to the collection's backend."""
+    from app.search import Searcher, SearchRequest
+    from indexer.pipeline import Index
+    from indexer.store import ModelMismatchError, open_embedded
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cat.txt").write_text("The cat sleeps on the warm windowsill all afternoon.")
+    (docs / "tax.txt").write_text("Quarterly revenue grew by four percent despite weaker demand.")
+    torch_encoder = Encoder.load(MODEL, onnx_int8.models_dir or tmp_path, "cpu", "fp32", "torch")
+    store = open_embedded(tmp_path / "data")
+    try:
+        Index(store, torch_encoder, "docs").add([docs])
+        # What `auto` gives on a machine and model where int8 passed the gate.
+        auto = Encoder(onnx_int8.model, onnx_int8.identity, runner=onnx_int8.runner, requested="auto",
+                       models_dir=onnx_int8.models_dir)
+        explicit = Encoder(onnx_int8.model, onnx_int8.identity, runner=onnx_int8.runner,
+                           requested="onnx-int8", models_dir=onnx_int8.models_dir)
+        with pytest.raises(ModelMismatchError, match="onnx-int8"):
+            Searcher(explicit, store, "docs").search(SearchRequest(query="sleeping cat"))
+        searcher = Searcher(auto, store, "docs")
+        result = searcher.search(SearchRequest(query="sleeping cat"))
+        assert searcher.encoder.identity.backend == "torch"
+        assert result.hits[0].passage.doc_id.endswith("cat.txt")
+        (docs / "dog.txt").write_text("The dog waits by the door for its walk.")
+        index = Index(store, auto, "docs")
+        report = index.add([docs])
+        assert report.chunks_added == 1 and index.encoder.identity.backend == "torch"
+        assert store.identity("docs").backend == "torch"
+    finally:
+        store.close()
