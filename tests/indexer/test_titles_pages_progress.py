@@ -57,12 +57,14 @@ def test_table_rows_without_text_are_counted_and_titles_chosen(tmp_path: Path) -
 
 
 def test_progress_moves_per_file_and_per_batch(store, collection, encoder, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"  # not tmp_path itself: the embedded store may live there
+    docs.mkdir()
     for i in range(3):
-        (tmp_path / f"f{i}.txt").write_text(
+        (docs / f"f{i}.txt").write_text(
             "\n\n".join(f"Paragraph {j} of file {i} talks about rivers and mountains." for j in range(60)))
     events = []
     index = Index(store, encoder, collection, batch_size=2)
-    report = index.add([str(tmp_path)], progress=events.append)
+    report = index.add([str(docs)], progress=events.append)
     assert report.files_indexed == 3
     # Files are counted as they are read, before anything is embedded...
     assert any(e.files_read >= 1 and e.chunks_done == 0 for e in events)
