@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rosetta.logs import configure_logging
 from rosetta.models import KNOWN_MODELS, Encoder, ModelNotFoundError, build_model
 from rosetta.models.backends import BackendChoice, choose_backend
 from rosetta.safe_text import for_console
@@ -30,6 +31,17 @@ models_app = typer.Typer(help="Offline models: list and build.", no_args_is_help
 app.add_typer(models_app, name="models")
 console = Console()
 err = Console(stderr=True)
+
+
+@app.callback()
+def root(
+    verbose: Annotated[int, typer.Option(
+        "--verbose", "-v", count=True,
+        help="-v: retry notices, reader tracebacks, backend choice; -vv: libraries' debug output too.",
+    )] = 0,
+) -> None:
+    """Multilingual semantic search: index documents in any language, search across languages."""
+    configure_logging(verbose)
 
 
 def get_settings() -> Settings:
@@ -152,11 +164,16 @@ def encode(
     console.print(table)
 
 
+# Layers whose commands could not be loaded, with the reason: the tests require it to stay empty.
+plugin_errors: dict[str, str] = {}
+
+
 def _register_plugins() -> None:
     for ep in entry_points(group="rosetta.cli"):
         try:
             register = ep.load()
         except ImportError as exc:  # a broken layer must not take the whole CLI down
+            plugin_errors[ep.name] = str(exc)
             logging.getLogger(__name__).warning("rosetta: cannot load %s commands: %s", ep.name, exc)
             continue
         register(app)

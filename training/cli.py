@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -156,7 +155,6 @@ def register(app: typer.Typer) -> None:
         from training.report import build_report, write_model_card, write_report
         from training.trainer import META_FILE, train
 
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         settings = get_settings()
         overrides: dict[str, Any] = {
             "teacher": teacher, "student": student, "data": data, "languages": _split(langs),

@@ -49,7 +49,13 @@ def test_encodings(tmp_path: Path, encoding: str) -> None:
 
 
 def test_undecodable_bytes_never_crash() -> None:
-    assert "\ufffd" in decode_text(b"mostly utf-8 text here " * 20 + b"\xff" + b" and more " * 20) or True
+    # A stray byte in an ASCII file reads as a legacy code page: one character, the rest intact.
+    raw = b"mostly utf-8 text here " * 20 + b"\xff" + b" and more " * 20
+    text = decode_text(raw)
+    assert len(text) == len(raw) and text.startswith("mostly utf-8") and text.endswith("and more ")
+    # Declared UTF-8 (BOM) with a byte that is not: U+FFFD in its place, the text around it kept.
+    text = decode_text(b"\xef\xbb\xbf" + b"caf\xc3\xa9 " * 20 + b"\xff" + b" and more " * 20)
+    assert text.count("\ufffd") == 1 and text.startswith("café") and text.endswith("and more ")
     with pytest.raises(ReadError):
         decode_text(b"\x00\x01\x02binary\x00" * 100)
 

@@ -85,11 +85,22 @@ def test_unreachable_hub_is_a_clear_error(models_dir: Path, tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(("native_bf16", "expected"), [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_on_cpu(monkeypatch, native_bf16: bool, expected: str) -> None:
+    import torch
+
+    from rosetta.models.precision import resolve_precision
+
+    # A fake: the CPU's bf16 support cannot be switched for real.
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16)
+    assert resolve_precision("auto", "cpu") == expected
+    assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+
+
 def test_bf16_encoding_matches_fp32(encoder, models_dir: Path) -> None:
     from rosetta.models.precision import resolve_precision
 
     assert resolve_precision("fp32", "cpu") == "fp32"
-    assert resolve_precision("auto", "cpu") in {"fp32", "bf16"}
     texts = ["Tomatoes need full sun.", "Die Tomaten brauchen viel Sonne.", "トマトは日光が必要です。",
              "La bolsa cayó un tres por ciento ayer."]
     bf16 = Encoder(encoder.model, encoder.identity, precision="bf16")
