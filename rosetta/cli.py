@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from importlib.metadata import entry_points
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -18,7 +18,7 @@ from rosetta.logs import configure_logging
 from rosetta.models import KNOWN_MODELS, Encoder, ModelNotFoundError, build_model
 from rosetta.models.backends import BackendChoice, choose_backend
 from rosetta.safe_text import for_console
-from rosetta.settings import Settings, resolve_device
+from rosetta.settings import Backend, Settings, resolve_device
 
 app = typer.Typer(
     name="rosetta",
@@ -56,7 +56,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def load_encoder(settings: Settings, model: str | None = None, precision: str | None = None,
-                 backend: str | None = None) -> Encoder:
+                 backend: Backend | None = None) -> Encoder:
     """Load the configured (or given) model, turning lookup failures into clean CLI errors."""
     reference = model or settings.model
     try:
@@ -75,7 +75,7 @@ def models_list(json_out: Annotated[bool, typer.Option("--json")] = False) -> No
     """Show the models known offline and whether each is built."""
     settings = get_settings()
     device = resolve_device(settings.device)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for m in KNOWN_MODELS.values():
         built = m.is_available(settings.models_dir)
         choice = backend_for(m.name, settings, device) if built else None

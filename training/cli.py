@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -250,7 +251,7 @@ def register_data_commands(app: typer.Typer) -> None:
             for code, path in files:
                 task = bar.add_task(f"filter {code}", total=None, unit="pair")
                 stats = filter_file(path, out, embed, min_score, k, check_language, chunk_size, code,
-                                    on_chunk=lambda n, t=task: bar.advance(t, n))
+                                    on_chunk=functools.partial(bar.advance, task))
                 results.append(stats.to_dict())
         if json_out:
             typer.echo(json.dumps(results, ensure_ascii=False))

@@ -129,7 +129,7 @@ class Encoder:
             name=name,
             source=source,
             weights_sha256=sha,
-            dim=int(model.get_embedding_dimension()),
+            dim=_dimension(model),
             # sentence-transformers adds empty query/document prompts to every model; only real
             # prefixes change vectors.
             prompts={k: v for k, v in model.prompts.items() if v},
@@ -231,3 +231,10 @@ class Encoder:
 def _ends_with_normalize(model: Any) -> bool:
     last = list(model.children())[-1]
     return type(last).__name__ == "Normalize"
+
+
+def _dimension(model: Any) -> int:
+    dim = model.get_embedding_dimension()
+    if dim is None:
+        raise ModelNotFoundError(f"{model}: the model does not state its embedding dimension")
+    return int(dim)

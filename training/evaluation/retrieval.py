@@ -186,7 +186,8 @@ def score(q: np.ndarray, qlang: np.ndarray, qdoc: np.ndarray, p: np.ndarray, poo
           ) -> dict[str, float]:
     sims = q @ p.T
     aps, recalls, bias = [], [], []
-    x_en, x_x = [], []
+    x_en: list[float] = []
+    x_x: list[float] = []
     for i in range(len(q)):
         rel = pool.doc == qdoc[i]
         if not rel.any():
