@@ -26,7 +26,6 @@ DENSE = "dense"
 SPARSE = "keywords"
 METADATA_KEY = "rosetta"
 SCHEMA_VERSION = 1
-KEYWORD_FIELDS = ("lang", "doc_lang", "doc_id", "source", "content_hash")
 HOLDER_FILE = "rosetta-holder.json"
 # Letters, digits, '_', '-', '.'; not starting with '.' (no hidden folders, no '..').
 _COLLECTION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
@@ -138,6 +137,8 @@ class VectorStore(Protocol):
               limit: int = 100) -> dict[str, int]: ...
     def optimize(self, collection: str) -> None: ...
     def close(self) -> None: ...
+    def __enter__(self) -> VectorStore: ...
+    def __exit__(self, *exc: object) -> None: ...
 
 
 def match(field_name: str, value: Any) -> models.FieldCondition:

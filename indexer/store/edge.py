@@ -33,10 +33,10 @@ import numpy as np
 import qdrant_edge as qe
 from qdrant_client import models
 
+from indexer.schema import DATETIME_FIELDS, INTEGER_FIELDS, KEYWORD_FIELDS, PREFIX_FIELD
 from indexer.store.base import (
     DENSE,
     HOLDER_FILE,
-    KEYWORD_FIELDS,
     SCHEMA_VERSION,
     SPARSE,
     CollectionInfo,
@@ -244,11 +244,10 @@ class EdgeStore:
     def _index_fields(self, collection: str, extra: Sequence[str], *, base: bool = False) -> None:
         specs: list[tuple[str, Any]] = []
         if base:
-            # `source` also serves the search's path-prefix filter (MatchPrefix) from the index.
-            specs += [(f, qe.KeywordIndexParams(prefix=True) if f == "source"
+            specs += [(f, qe.KeywordIndexParams(prefix=True) if f == PREFIX_FIELD
                        else qe.PayloadSchemaType.Keyword) for f in KEYWORD_FIELDS]
-            specs += [("ingested_at", qe.PayloadSchemaType.Datetime),
-                      ("chunk_index", qe.PayloadSchemaType.Integer)]
+            specs += [(f, qe.PayloadSchemaType.Datetime) for f in DATETIME_FIELDS]
+            specs += [(f, qe.PayloadSchemaType.Integer) for f in INTEGER_FIELDS]
         specs += [(f, qe.PayloadSchemaType.Keyword) for f in extra if f not in KEYWORD_FIELDS]
         shard = self._shard_unchecked(collection)
         for name, schema in specs:
@@ -292,14 +291,14 @@ class EdgeStore:
 
     def delete(self, collection: str, where: Filter) -> None:
         shard = self._shard(collection)
-        operation = qe.UpdateOperation.delete_points_by_filter(to_edge_filter(where))
+        operation = qe.UpdateOperation.delete_points_by_filter(_filter(where))
         self._call(collection, shard.update, operation)
 
     def delete_ids(self, collection: str, ids: Sequence[str]) -> None:
         shard = self._shard(collection)
-        ids = list(ids)
-        for start in range(0, len(ids), 4096):
-            self._call(collection, shard.update, qe.UpdateOperation.delete_points(ids[start:start + 4096]))
+        batch: list[int | uuid.UUID | str] = list(ids)
+        for start in range(0, len(batch), 4096):
+            self._call(collection, shard.update, qe.UpdateOperation.delete_points(batch[start:start + 4096]))
 
     def optimize(self, collection: str) -> None:
         """Merge segments and build the HNSW graph (blocking), then flush to disk.
@@ -335,7 +334,8 @@ class EdgeStore:
         else:
             depth = max(4 * (limit + offset), 50)
             request = qe.QueryRequest(
-                limit=limit, offset=offset, query=qe.Fusion.Rrf(k=RRF_K),
+                # The stubs do not list Fusion.Rrf among the query types; the engine accepts it.
+                limit=limit, offset=offset, query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]
                 prefetches=[
                     qe.Prefetch(limit=depth, query=qe.Query.Nearest(dense, using=DENSE), filter=flt,
                                 params=params, score_threshold=score_threshold),
@@ -501,9 +501,9 @@ def _field_condition(c: models.FieldCondition) -> qe.FieldCondition:
         if isinstance(m, models.MatchValue):
             kwargs["match"] = qe.MatchValue(m.value)
         elif isinstance(m, models.MatchAny):
-            kwargs["match"] = qe.MatchAny(list(m.any))
+            kwargs["match"] = qe.MatchAny(m.any[:])
         elif isinstance(m, models.MatchExcept):
-            kwargs["match"] = qe.MatchExcept(list(m.except_))
+            kwargs["match"] = qe.MatchExcept(m.except_[:])
         elif isinstance(m, models.MatchPrefix):
             kwargs["match"] = qe.MatchPrefix(m.prefix)
         elif isinstance(m, models.MatchText):

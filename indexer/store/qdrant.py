@@ -22,10 +22,10 @@ import numpy as np
 import tenacity
 from qdrant_client import QdrantClient, models
 
+from indexer.schema import DATETIME_FIELDS, INTEGER_FIELDS, KEYWORD_FIELDS, PREFIX_FIELD
 from indexer.store.base import (
     DENSE,
     HOLDER_FILE,
-    KEYWORD_FIELDS,
     METADATA_KEY,
     SCHEMA_VERSION,
     SPARSE,
@@ -141,7 +141,8 @@ class QdrantStore:
             wait=self._wait,
             sleep=lambda seconds: time.sleep(seconds),  # looked up per call: tests record it
             before_sleep=lambda state: log.info(
-                "qdrant: transient error (%s); retry %d", type(state.outcome.exception()).__name__,
+                "qdrant: transient error (%s); retry %d",
+                type(state.outcome.exception()).__name__ if state.outcome else "?",
                 state.attempt_number),
             reraise=True,
         )
@@ -259,14 +260,13 @@ class QdrantStore:
         if self.kind == "embedded":
             return  # local mode scans everything; payload indexes are a server feature
         specs: list[tuple[str, Any]] = [
-            # `source` also serves the search's path-prefix filter (MatchPrefix) from the index.
             (f, models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, prefix=True)
-             if f == "source" else models.PayloadSchemaType.KEYWORD)
+             if f == PREFIX_FIELD else models.PayloadSchemaType.KEYWORD)
             for f in KEYWORD_FIELDS
         ]
         specs += [(f, models.PayloadSchemaType.KEYWORD) for f in extra]
-        specs += [("ingested_at", models.PayloadSchemaType.DATETIME),
-                  ("chunk_index", models.PayloadSchemaType.INTEGER)]
+        specs += [(f, models.PayloadSchemaType.DATETIME) for f in DATETIME_FIELDS]
+        specs += [(f, models.PayloadSchemaType.INTEGER) for f in INTEGER_FIELDS]
         for name, schema in specs:
             self._call(self.client.create_payload_index, collection, field_name=name,
                        field_schema=schema, wait=True)
@@ -293,10 +293,10 @@ class QdrantStore:
 
     def delete_ids(self, collection: str, ids: Sequence[str]) -> None:
         """Delete points by id: no filter scan (local mode scans every point for a filter)."""
-        ids = list(ids)
-        for start in range(0, len(ids), 1024):
+        batch: list[models.ExtendedPointId] = list(ids)
+        for start in range(0, len(batch), 1024):
             self._call(self.client.delete, collection_name=collection,
-                       points_selector=models.PointIdsList(points=ids[start:start + 1024]), wait=True)
+                       points_selector=models.PointIdsList(points=batch[start:start + 1024]), wait=True)
 
     def query(self, collection: str, vector: Sequence[float] | np.ndarray, *, where: Filter | None = None,
               limit: int = 10, offset: int = 0, score_threshold: float | None = None,

@@ -88,6 +88,10 @@ def test_tables_with_ids_and_metadata(tmp_path: Path) -> None:
     assert docs[0].source.endswith("t.csv#row=1")
     (tmp_path / "t.tsv").write_text("body\tlang\nuno\tes\n")
     assert read(tmp_path / "t.tsv")[0].doc_id == "t.tsv#1"  # `body` guessed as the text column
+    # Columns named like payload keys the indexer owns (`origin` marks who owns a document) are
+    # kept under a prefix instead of overwriting them.
+    (tmp_path / "owned.csv").write_text("text,origin,lang\nhello,/etc/passwd,xx\n")
+    assert read(tmp_path / "owned.csv")[0].metadata == {"meta_origin": "/etc/passwd", "meta_lang": "xx"}
     (tmp_path / "t.jsonl").write_text('{"text": "a", "n": 1}\n\n{"text": "b", "n": 2}\n')
     assert [d.metadata["n"] for d in read(tmp_path / "t.jsonl")] == [1, 2]
     (tmp_path / "t.json").write_text(json.dumps({"data": [{"content": "x", "k": [1, 2]}]}))
