@@ -171,10 +171,7 @@ class Index:
              chunk: ChunkConfig = ChunkConfig()) -> Index:
         """Open the configured store and collection (created on first use) for ingesting."""
         if encoder is None:
-            from rosetta.settings import resolve_device
-
-            encoder = Encoder.load(settings.model, settings.models_dir, resolve_device(settings.device),
-                                   settings.precision, settings.encoder_backend)
+            encoder = Encoder.from_settings(settings)
         store = open_store(settings)
         try:
             vectors = model_language_vectors(encoder) if settings.language_neutral else None

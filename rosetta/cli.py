@@ -62,8 +62,7 @@ def load_encoder(settings: Settings, model: str | None = None, precision: str | 
     try:
         # The first ONNX use exports and quantizes the model: a minute or two, once per user.
         with err.status(f"Loading model {reference} (first use of an ONNX backend builds it)…"):
-            return Encoder.load(reference, settings.models_dir, resolve_device(settings.device),
-                                precision or settings.precision, backend or settings.encoder_backend)
+            return Encoder.from_settings(settings, model=model, precision=precision, backend=backend)
     except ModelNotFoundError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:

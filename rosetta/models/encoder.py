@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from rosetta.models.backends import Backend, backends_compatible, choose_backend
 from rosetta.models.precision import autocast, resolve_precision
 from rosetta.models.quiet import quiet_transformers
 from rosetta.models.registry import ModelNotFoundError, canonical_name, resolve
+
+if TYPE_CHECKING:
+    from rosetta.settings import Precision, Settings
 
 log = logging.getLogger(__name__)
 IDENTITY_FILE = "rosetta_identity.json"
@@ -106,6 +109,28 @@ class Encoder:
         self.precision = resolve_precision(precision, str(model.device)) if runner is None else "fp32"
         self.runner = runner  # an OnnxRunner, or None to encode with torch
         self.backend_reason = backend_reason
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, model: str | None = None,
+                      precision: Precision | str | None = None, backend: Backend | None = None) -> Encoder:
+        """Load the model the settings name, on their device, precision and backend.
+
+        Args:
+            settings: the application settings (model, cache dir, device, precision, backend).
+            model: a model name or folder to load instead of `settings.model`.
+            precision: overrides `settings.precision` (`fp32`, `bf16`, `fp16`, `auto`).
+            backend: overrides `settings.encoder_backend`.
+
+        Returns:
+            The loaded encoder; its `identity` names the model, weights and backend.
+
+        Raises:
+            ModelNotFoundError: the model cannot be found or built offline, or the backend cannot run it.
+        """
+        from rosetta.settings import resolve_device
+
+        return cls.load(model or settings.model, settings.models_dir, resolve_device(settings.device),
+                        precision or settings.precision, backend or settings.encoder_backend)
 
     @classmethod
     def load(cls, reference: str, models_dir: Path, device: str = "cpu", precision: str = "fp32",

@@ -85,6 +85,18 @@ def test_unreachable_hub_is_a_clear_error(models_dir: Path, tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
 
 
+def test_from_settings_loads_what_the_settings_name(models_dir: Path) -> None:
+    from rosetta.settings import Settings
+
+    settings = Settings(_env_file=None, cache_dir=models_dir, model="all-MiniLM-L6-v2", device="cpu",
+                        encoder_backend="torch", precision="fp32")
+    encoder = Encoder.from_settings(settings)
+    assert encoder.identity.name == "all-MiniLM-L6-v2" and encoder.identity.backend == "torch"
+    assert encoder.precision == "fp32" and str(encoder.model.device) == "cpu"
+    other = Encoder.from_settings(settings, model="multilingual-e5-small", precision="bf16")
+    assert other.identity.name == "multilingual-e5-small" and other.precision == "bf16"
+
+
 @pytest.mark.parametrize(("native_bf16", "expected"), [(True, "bf16"), (False, "fp32")])
 def test_auto_precision_on_cpu(monkeypatch, native_bf16: bool, expected: str) -> None:
     import torch
