@@ -13,7 +13,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,14 +34,17 @@ from indexer.store.base import (
     CollectionOptions,
     Filter,
     Hit,
-    ModelMismatchError,
     Point,
+    ScrollingStore,
     SparseVector,
     StoreLockedError,
     StoreUnavailableError,
     check_collection_name,
+    check_same_model,
+    collection_info,
     holder_info,
     locked_message,
+    stored_identity,
 )
 from rosetta.models import ModelIdentity
 
@@ -71,7 +74,7 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
-class QdrantStore:
+class QdrantStore(ScrollingStore):
     """`VectorStore` over qdrant-client: embedded (path) or server (url) — one API for both."""
 
     def __init__(self, client: QdrantClient, kind: str, location: str, retries: int = 4,
@@ -200,15 +203,12 @@ class QdrantStore:
 
     def identity(self, collection: str) -> ModelIdentity | None:
         self._require(collection)
-        meta = self._metadata(collection)
-        return ModelIdentity.from_dict(meta["model"]) if "model" in meta else None
+        return stored_identity(self._metadata(collection))
 
     def info(self, collection: str) -> CollectionInfo:
         self._require(collection)
         meta = self._metadata(collection)
-        identity = ModelIdentity.from_dict(meta["model"]) if "model" in meta else None
-        return CollectionInfo(collection, self.count(collection), identity, meta.get("created_at"),
-                              {k: v for k, v in meta.items() if k not in {"model", "created_at"}})
+        return collection_info(collection, self.count(collection), meta)
 
     def ensure_collection(self, collection: str, identity: ModelIdentity, *, recreate: bool = False,
                           options: CollectionOptions = CollectionOptions()) -> None:
@@ -216,19 +216,7 @@ class QdrantStore:
         check_collection_name(collection)
         if self.exists(collection) and not recreate:
             meta = self._metadata(collection)
-            if "model" not in meta:
-                raise ModelMismatchError(
-                    f"collection '{collection}' was not created by Rosetta (no model identity); "
-                    "use another --collection or --recreate to replace it"
-                )
-            stored = ModelIdentity.from_dict(meta["model"])
-            if not stored.same_vectors_as(identity):
-                raise ModelMismatchError(
-                    f"collection '{collection}' holds vectors of model {stored.describe()}, "
-                    f"but the current model is {identity.describe()}. Mixing them would make "
-                    "search meaningless: use the same model, another --collection, or --recreate "
-                    "to delete and rebuild this collection."
-                )
+            check_same_model(collection, meta, identity)
             self._index_fields(collection, options.metadata_fields)
             return
         if self.exists(collection):
@@ -350,16 +338,6 @@ class QdrantStore:
             else with_payload, with_vectors=[DENSE] if with_vectors else False)
         return [_hit(r) for r in records], (str(next_offset) if next_offset is not None else None)
 
-    def iterate(self, collection: str, *, where: Filter | None = None, batch: int = 512,
-                with_vectors: bool = False, with_payload: bool | Sequence[str] = True) -> Iterator[Hit]:
-        offset: str | None = None
-        while True:
-            hits, offset = self.scroll(collection, where=where, limit=batch, offset=offset,
-                                       with_vectors=with_vectors, with_payload=with_payload)
-            yield from hits
-            if offset is None:
-                return
-
     def count(self, collection: str, where: Filter | None = None) -> int:
         self._require(collection)
         return int(self._call(self.client.count, collection, count_filter=where, exact=True).count)
@@ -383,11 +361,6 @@ class QdrantStore:
                 self._holder_file.unlink()
             self._holder_file = None
 
-    def __enter__(self) -> QdrantStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _retry_after(exc: BaseException | None) -> float | None:
