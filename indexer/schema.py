@@ -6,10 +6,11 @@ Anything else in a payload is a metadata column of the source table, stored as r
 
 from __future__ import annotations
 
-# Where the chunk comes from and what it says.
-DOCUMENT_KEYS = ("doc_id", "source", "file", "title", "format")
+# Where the chunk comes from and what it says (`page_count`: PDFs only).
+DOCUMENT_KEYS = ("doc_id", "source", "file", "title", "format", "page_count")
 CHUNK_KEYS = ("lang", "doc_lang", "chunk_index", "chunk_count", "char_start", "char_end", "page", "text")
-# When and from what it was made; `origin` names the input that owns the document (uploads, stdin).
+# When and from what it was made; `origin` names the input that owns the document (its absolute
+# path, or "upload" / "stdin").
 PROVENANCE_KEYS = ("ingested_at", "content_hash", "origin")
 
 # Every key the indexer writes; a table column with one of these names is stored as `meta_<name>`.

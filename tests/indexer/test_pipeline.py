@@ -136,8 +136,8 @@ def test_chunks_carry_the_page_they_start_on(store, collection, encoder, tmp_pat
     assert report.ok and report.chunks_added > 3
     chunks = list(points(store, collection).values())
     assert {p["page"] for p in chunks} == {1, 2, 3}
-    # A document without metadata columns writes exactly the schema's keys (origin: uploads only).
-    assert {k for p in chunks for k in p} == PAYLOAD_KEYS - {"origin"}
+    # A PDF (no metadata columns) writes exactly the schema's keys.
+    assert {k for p in chunks for k in p} == PAYLOAD_KEYS
     for p in chunks:
         first = next(w for w in p["text"].split() if w in words.values())
         assert p["page"] == next(n for n, w in words.items() if w == first), p["text"][:80]
