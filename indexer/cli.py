@@ -34,10 +34,10 @@ def index_command(
     recreate: Annotated[bool, typer.Option(help="Delete and rebuild the collection first.")] = False,
     prune: Annotated[bool, typer.Option(help="Delete documents whose files were not found under "
                                              "PATHS (the collection mirrors PATHS).")] = False,
-    include: Annotated[list[str] | None, typer.Option(help="Only files matching this glob "
-                                                           "(repeatable).")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching this glob "
-                                                           "(repeatable).")] = None,
+    include: Annotated[list[str] | None, typer.Option(help="Only files matching this glob, .gitignore "
+                                                           "syntax (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching this glob, .gitignore "
+                                                           "syntax (repeatable).")] = None,
     text_column: Annotated[str | None, typer.Option(help="Tables: the column holding the text "
                                                          "(default: text/content/body).")] = None,
     id_column: Annotated[str | None, typer.Option(help="Tables: the column holding document ids "

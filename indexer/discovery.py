@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+import pathspec
 
 from indexer.readers import SourceFile
 
@@ -20,22 +21,23 @@ class Discovery:
     missing: list[tuple[str, str]] = field(default_factory=list)  # (path as given, reason)
 
 
-def _matches(rel: str, patterns: Sequence[str]) -> bool:
-    """A glob matches the relative path, any trailing part of it, or the file name."""
-    parts = PurePosixPath(rel).parts
-    for pattern in patterns:
-        if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(parts[-1], pattern):
-            return True
-        # `sub/*.md` should match `a/sub/x.md` too, as in .gitignore.
-        if any(fnmatch.fnmatch("/".join(parts[i:]), pattern) for i in range(1, len(parts))):
-            return True
-    return False
+def glob_spec(patterns: Sequence[str]) -> pathspec.PathSpec | None:
+    """Globs in .gitignore syntax (`*.md`, `docs/**`, `!keep.txt`), None when there are none.
+
+    Unlike .gitignore, a pattern with a slash inside also matches deeper down (`sub/*.md` matches
+    `a/sub/x.md`), as a file name pattern does; a leading `/` anchors it at the given folder.
+    """
+    if not patterns:
+        return None
+    lines = [p if p.startswith(("/", "**/", "!")) or "/" not in p.rstrip("/") else f"**/{p}"
+             for p in patterns]
+    return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def _wanted(rel: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
-    if include and not _matches(rel, include):
+def _wanted(rel: str, include: pathspec.PathSpec | None, exclude: pathspec.PathSpec | None) -> bool:
+    if include is not None and not include.match_file(rel):
         return False
-    return not (exclude and _matches(rel, exclude))
+    return not (exclude is not None and exclude.match_file(rel))
 
 
 def common_root(paths: Iterable[str | Path]) -> Path | None:
@@ -70,10 +72,11 @@ def discover(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: 
     root = common_root(given_paths)
     found = Discovery()
     seen: set[str] = set()
+    include_spec, exclude_spec = glob_spec(include), glob_spec(exclude)
 
     def add(full: Path, display: str, rel_for_globs: str) -> None:
         real = os.path.realpath(full)
-        if real in seen or not _wanted(rel_for_globs, include, exclude):
+        if real in seen or not _wanted(rel_for_globs, include_spec, exclude_spec):
             return
         seen.add(real)
         absolute = os.path.abspath(full)

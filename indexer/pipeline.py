@@ -42,6 +42,7 @@ from indexer.readers import (
     read_source,
 )
 from indexer.report import CollectionStats, FileIssue, IngestProgress, IngestReport
+from indexer.schema import STATE_FIELDS
 from indexer.sparse import sparse_vectors
 from indexer.store import (
     CollectionOptions,
@@ -61,7 +62,6 @@ from rosetta.models.language_vectors import LanguageVectors, LanguageVectorsErro
 log = logging.getLogger(__name__)
 PIPELINE_VERSION = "1"
 LANG_SAMPLE_CHARS = 1000  # langdetect converges long before this; longer text only costs time
-STATE_FIELDS = ["doc_id", "content_hash", "chunk_index", "chunk_count", "file", "origin"]
 ProgressCallback = Callable[[IngestProgress], None]
 OPTIMIZING = "building the search index"  # IngestProgress.current while the store optimizes
 
@@ -175,10 +175,7 @@ class Index:
              chunk: ChunkConfig = ChunkConfig()) -> Index:
         """Open the configured store and collection (created on first use) for ingesting."""
         if encoder is None:
-            from rosetta.settings import resolve_device
-
-            encoder = Encoder.load(settings.model, settings.models_dir, resolve_device(settings.device),
-                                   settings.precision, settings.encoder_backend)
+            encoder = Encoder.from_settings(settings)
         store = open_store(settings)
         try:
             vectors = model_language_vectors(encoder) if settings.language_neutral else None

@@ -24,6 +24,8 @@ from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from indexer.schema import PAYLOAD_KEYS
+
 READER_VERSION = "1"
 TEXT_EXTS = frozenset({".txt", ".text", ".md", ".markdown"})
 HTML_EXTS = frozenset({".html", ".htm", ".xhtml"})
@@ -35,10 +37,7 @@ TEXT_COLUMN_GUESSES = ("text", "content", "body")
 UPLOAD_NAMESPACE = "upload:"
 SNIFF_BYTES = 1 << 18  # charset detection on the first 256 KiB: legacy encodings are uniform
 # Payload keys the pipeline owns; a table column with one of these names gets a `meta_` prefix.
-RESERVED_KEYS = frozenset({
-    "doc_id", "source", "file", "title", "lang", "doc_lang", "chunk_index", "chunk_count",
-    "char_start", "char_end", "page", "text", "ingested_at", "content_hash", "format",
-})
+RESERVED_KEYS = PAYLOAD_KEYS
 
 
 class ReadError(Exception):
@@ -216,10 +215,10 @@ def decode_text(raw: bytes) -> str:
         if raw.startswith(bom):
             return raw.decode(encoding, errors="replace")
     if b"\x00" in raw[:8192]:
-        encoding = _utf16_without_bom(raw[:8192])
-        if encoding is None:
+        utf16 = _utf16_without_bom(raw[:8192])
+        if utf16 is None:
             raise ReadError("binary content, not text")
-        text = raw.decode(encoding, errors="replace")
+        text = raw.decode(utf16, errors="replace")
     else:
         try:
             text = raw.decode("utf-8")

@@ -22,7 +22,7 @@ class IngestReport:
     chunks_added: int = 0
     chunks_deleted: int = 0
     seconds: float = 0.0
-    # Not in the JSON (its keys are fixed by the issue); shown in the human report.
+    # Not in the JSON (its keys are a fixed, documented format); shown in the human report.
     skipped: list[FileIssue] = field(default_factory=list)
     notes: list[FileIssue] = field(default_factory=list)  # files that went in, with a remark
     documents_added: int = 0

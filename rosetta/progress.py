@@ -20,7 +20,7 @@ class RateColumn(TextColumn):
     def __init__(self) -> None:
         super().__init__("")
 
-    def render(self, task):  # type: ignore[override]
+    def render(self, task):
         from rich.text import Text
 
         speed = task.finished_speed or task.speed

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +13,8 @@ import typer
 
 from rosetta.cli import err, fail, get_settings, load_encoder
 from rosetta.settings import Settings
+from training.mining import Backend as KnnBackend
+from training.mining import MiningMode
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -156,7 +158,6 @@ def register(app: typer.Typer) -> None:
         from training.report import build_report, write_model_card, write_report
         from training.trainer import META_FILE, train
 
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         settings = get_settings()
         overrides: dict[str, Any] = {
             "teacher": teacher, "student": student, "data": data, "languages": _split(langs),
@@ -252,7 +253,7 @@ def register_data_commands(app: typer.Typer) -> None:
             for code, path in files:
                 task = bar.add_task(f"filter {code}", total=None, unit="pair")
                 stats = filter_file(path, out, embed, min_score, k, check_language, chunk_size, code,
-                                    on_chunk=lambda n, t=task: bar.advance(t, n))
+                                    on_chunk=functools.partial(bar.advance, task))
                 results.append(stats.to_dict())
         if json_out:
             typer.echo(json.dumps(results, ensure_ascii=False))
@@ -272,22 +273,19 @@ def register_data_commands(app: typer.Typer) -> None:
         tgt_file: Annotated[Path, typer.Argument(help="Sentences, one per line (language B).")],
         model: Annotated[str | None, typer.Option(help="Model name or folder.")] = None,
         threshold: Annotated[float, typer.Option(help="Minimum margin score (model-dependent).")] = 1.0,
-        mode: Annotated[str, typer.Option(help="forward | backward | intersection | union")] = "intersection",
+        mode: Annotated[MiningMode, typer.Option(help="Which side's best match a pair must be.")
+                        ] = "intersection",
         k: Annotated[int, typer.Option(help="Neighbours for the margin.")] = 4,
         out: Annotated[Path | None, typer.Option(help="Write score<TAB>src<TAB>tgt here (else stdout).")
                        ] = None,
-        backend: Annotated[str, typer.Option(help="k-NN search: auto (exact up to 20k sentences a side, "
-                                             "then Qdrant) | exact | qdrant")] = "auto",
+        backend: Annotated[KnnBackend, typer.Option(help="k-NN search: auto = exact up to 20k sentences a "
+                                                    "side, then Qdrant.")] = "auto",
         qdrant_url: Annotated[str | None, typer.Option(help="Qdrant server for the qdrant backend "
                                                        "(default: in-memory local mode).")] = None,
     ) -> None:
         """Find translation pairs between two unaligned files with margin scoring."""
         from training.mining import QDRANT_MIN_SENTENCES, mine, resolve_backend
 
-        if mode not in ("forward", "backward", "intersection", "union"):
-            raise fail(f"unknown --mode {mode}")
-        if backend not in ("auto", "exact", "qdrant"):
-            raise fail(f"unknown --backend {backend}")
         for p in (src_file, tgt_file):
             if not p.is_file():
                 raise fail(f"{p}: no such file")
@@ -298,13 +296,12 @@ def register_data_commands(app: typer.Typer) -> None:
         with err.status(f"Embedding {len(src)} + {len(tgt)} sentences…"):
             a = encoder.encode_queries(src, batch_size=settings.batch_size)
             b = encoder.encode_queries(tgt, batch_size=settings.batch_size)
-        chosen = resolve_backend(backend, len(src), len(tgt))  # type: ignore[arg-type]
+        chosen = resolve_backend(backend, len(src), len(tgt))
         if chosen == "qdrant" and qdrant_url is None and max(len(src), len(tgt)) > QDRANT_MIN_SENTENCES:
             # Local mode is a brute-force scan in Python: correct, but only a server bounds memory.
             err.print("[yellow]hint:[/] pass --qdrant-url for large inputs (local mode holds every vector)")
         with err.status(f"Mining ({chosen} k-NN)…"):
-            pairs = mine(a, b, k=k, mode=mode, threshold=threshold,  # type: ignore[arg-type]
-                         backend=chosen, qdrant_url=qdrant_url)
+            pairs = mine(a, b, k=k, mode=mode, threshold=threshold, backend=chosen, qdrant_url=qdrant_url)
         lines = [f"{p.score:.4f}\t{src[p.src]}\t{tgt[p.tgt]}" for p in pairs]
         if out is not None:
             out.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")

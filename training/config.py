@@ -48,7 +48,8 @@ class TrainConfig(BaseModel):
     teacher: str = "all-MiniLM-L6-v2"
     student: str = "multilingual-e5-small"
     # Paths (file or folder of en-XXX.tsv[.gz]) or {hf: name, lang: xx, english_column, ...}.
-    data: list[str | dict[str, Any]] = Field(default_factory=lambda: ["../shared/data/parallel"])
+    data: list[str | dict[str, Any]] = Field(default_factory=lambda: list[str | dict[str, Any]](
+        ["../shared/data/parallel"]))
     languages: list[str] = Field(default_factory=lambda: ["de", "es", "fr", "it", "ar", "tr", "zh", "ru"])
     max_pairs_per_lang: int | None = 10_000
     max_chars: int | None = 300

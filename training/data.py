@@ -55,7 +55,8 @@ class LangStats:
 class ParallelSource(Protocol):
     """Anything that yields (lang, english, translation); malformed input is counted, not raised."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def pairs(self, stats: dict[str, LangStats]) -> Iterator[tuple[str, str, str]]: ...
 

@@ -116,7 +116,7 @@ def _english_mean(embed: CachedEmbedder, groups: Sequence[Group], max_pairs: int
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from rosetta.settings import Settings, resolve_device
+    from rosetta.settings import Settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/parallel"))
@@ -131,8 +131,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = Settings()
-    encoder = Encoder.load(args.model or settings.model, settings.models_dir,
-                           resolve_device(settings.device), args.precision)
+    # The reference encoder (torch): the shipped vectors must not depend on this machine's backend.
+    encoder = Encoder.from_settings(settings, model=args.model, precision=args.precision, backend="torch")
     wanted = args.langs.split(",") if args.langs else list(LANGID_LANGS)
     langs = available_langs(args.data, wanted)
     groups = load_groups(args.data, langs, min(MIN_GROUP_LANGS, max(1, len(langs) - 1)))

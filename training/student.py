@@ -246,8 +246,10 @@ def add_lora(transformer_module: Any, r: int, alpha: float, dropout: float, targ
     if bad or not layers:
         raise ValueError(f"lora layers {layers}: indices must be in 0..{len(blocks) - 1}")
     auto.requires_grad_(False)
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules,
-                        layers_to_transform=sorted(layers), layers_pattern=attr, bias="none")
+    # peft annotates lora_alpha as int but scales by alpha / r with any number.
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,  # type: ignore[arg-type]
+                        target_modules=target_modules, layers_to_transform=sorted(layers),
+                        layers_pattern=attr, bias="none")
     inject_adapter_in_model(config, auto)
     names = [n for n, m in auto.named_modules() if _is_lora_layer(m)]
     if not names:
@@ -257,7 +259,7 @@ def add_lora(transformer_module: Any, r: int, alpha: float, dropout: float, targ
     return names
 
 
-def _is_lora_layer(module: nn.Module) -> bool:
+def _is_lora_layer(module: Any) -> bool:
     return hasattr(module, "lora_A") and hasattr(module, "base_layer") and "default" in module.lora_A
 
 

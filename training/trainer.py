@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -34,7 +33,6 @@ from training.student import (
 )
 from training.teacher_cache import TeacherCache, teacher_cache_key
 
-log = logging.getLogger(__name__)
 META_FILE = "rosetta_training.json"
 ADAPTER_FILE = "adapter.safetensors"
 

@@ -9,13 +9,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from indexer.store.base import (
     DENSE,
     HOLDER_FILE,
-    KEYWORD_FIELDS,
     METADATA_KEY,
     SCHEMA_VERSION,
     SPARSE,
@@ -91,7 +91,7 @@ def open_store(settings: Any) -> VectorStore:
     return open_embedded(Path(settings.data_dir))
 
 
-def collection_options(settings: Any, metadata_fields: tuple[str, ...] | list[str] = ()) -> CollectionOptions:
+def collection_options(settings: Any, metadata_fields: Sequence[str] = ()) -> CollectionOptions:
     return CollectionOptions(
         shard_number=settings.shard_number,
         replication_factor=settings.replication_factor,
@@ -102,7 +102,7 @@ def collection_options(settings: Any, metadata_fields: tuple[str, ...] | list[st
 
 
 __all__ = [
-    "DENSE", "HOLDER_FILE", "KEYWORD_FIELDS", "METADATA_KEY", "SCHEMA_VERSION", "SPARSE",
+    "DENSE", "HOLDER_FILE", "METADATA_KEY", "SCHEMA_VERSION", "SPARSE",
     "CollectionInfo", "CollectionNotFoundError", "CollectionOptions", "EdgeStore", "Filter", "Hit",
     "InvalidCollectionNameError", "MigrationNeededError", "ModelMismatchError", "Point", "QdrantStore",
     "SparseVector", "StoreCorruptedError", "StoreError", "StoreLockedError", "StoreUnavailableError",

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import numpy as np
 from qdrant_client import models
@@ -26,7 +26,6 @@ DENSE = "dense"
 SPARSE = "keywords"
 METADATA_KEY = "rosetta"
 SCHEMA_VERSION = 1
-KEYWORD_FIELDS = ("lang", "doc_lang", "doc_id", "source", "content_hash")
 HOLDER_FILE = "rosetta-holder.json"
 # Letters, digits, '_', '-', '.'; not starting with '.' (no hidden folders, no '..').
 _COLLECTION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
@@ -138,6 +137,37 @@ class VectorStore(Protocol):
               limit: int = 100) -> dict[str, int]: ...
     def optimize(self, collection: str) -> None: ...
     def close(self) -> None: ...
+    def __enter__(self) -> VectorStore: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class ScrollingStore:
+    """What a backend gets from its `scroll` and `close`: iteration over everything, `with`."""
+
+    def scroll(self, collection: str, *, where: Filter | None = None, limit: int = 256,
+               offset: str | None = None, with_vectors: bool = False,
+               with_payload: bool | Sequence[str] = True) -> tuple[list[Hit], str | None]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def iterate(self, collection: str, *, where: Filter | None = None, batch: int = 512,
+                with_vectors: bool = False, with_payload: bool | Sequence[str] = True) -> Iterator[Hit]:
+        """Every point matching `where`, `batch` at a time from the store (memory stays flat)."""
+        offset: str | None = None
+        while True:
+            hits, offset = self.scroll(collection, where=where, limit=batch, offset=offset,
+                                       with_vectors=with_vectors, with_payload=with_payload)
+            yield from hits
+            if offset is None:
+                return
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def match(field_name: str, value: Any) -> models.FieldCondition:
@@ -146,6 +176,33 @@ def match(field_name: str, value: Any) -> models.FieldCondition:
 
 def match_any(field_name: str, values: Sequence[Any]) -> models.FieldCondition:
     return models.FieldCondition(key=field_name, match=models.MatchAny(any=list(values)))
+
+
+def stored_identity(meta: dict[str, Any]) -> ModelIdentity | None:
+    """The model identity a collection's metadata records (None: not created by Rosetta)."""
+    return ModelIdentity.from_dict(meta["model"]) if "model" in meta else None
+
+
+def collection_info(collection: str, points: int, meta: dict[str, Any]) -> CollectionInfo:
+    return CollectionInfo(collection, points, stored_identity(meta), meta.get("created_at"),
+                          {k: v for k, v in meta.items() if k not in {"model", "created_at"}})
+
+
+def check_same_model(collection: str, meta: dict[str, Any], identity: ModelIdentity) -> None:
+    """Refuse to add `identity`'s vectors to a collection made by another model (or not by Rosetta)."""
+    stored = stored_identity(meta)
+    if stored is None:
+        raise ModelMismatchError(
+            f"collection '{collection}' was not created by Rosetta (no model identity); "
+            "use another --collection or --recreate to replace it"
+        )
+    if not stored.same_vectors_as(identity):
+        raise ModelMismatchError(
+            f"collection '{collection}' holds vectors of model {stored.describe()}, "
+            f"but the current model is {identity.describe()}. Mixing them would make "
+            "search meaningless: use the same model, another --collection, or --recreate "
+            "to delete and rebuild this collection."
+        )
 
 
 def check_collection_name(name: str) -> str:

@@ -19,12 +19,11 @@ import contextlib
 import errno
 import fcntl
 import json
-import logging
 import os
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,10 +32,10 @@ import numpy as np
 import qdrant_edge as qe
 from qdrant_client import models
 
+from indexer.schema import DATETIME_FIELDS, INTEGER_FIELDS, KEYWORD_FIELDS, PREFIX_FIELD
 from indexer.store.base import (
     DENSE,
     HOLDER_FILE,
-    KEYWORD_FIELDS,
     SCHEMA_VERSION,
     SPARSE,
     CollectionInfo,
@@ -44,20 +43,22 @@ from indexer.store.base import (
     CollectionOptions,
     Filter,
     Hit,
-    ModelMismatchError,
     Point,
+    ScrollingStore,
     SparseVector,
     StoreCorruptedError,
     StoreError,
     StoreLockedError,
     check_collection_name,
+    check_same_model,
+    collection_info,
     holder_info,
     locked_message,
+    stored_identity,
     write_json_atomic,
 )
 from rosetta.models import ModelIdentity
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 META_FILE = "collection.json"
@@ -74,7 +75,7 @@ RRF_K = 2  # Qdrant server's default, so hybrid ranks match across backends
 QUANT_OVERSAMPLING = 2.0
 
 
-class EdgeStore:
+class EdgeStore(ScrollingStore):
     """`VectorStore` on qdrant-edge shards in one folder, opened by one process at a time."""
 
     kind = "edge"
@@ -178,14 +179,11 @@ class EdgeStore:
         return (self._dir(collection) / META_FILE).is_file()
 
     def identity(self, collection: str) -> ModelIdentity | None:
-        meta = self._read_meta(collection)
-        return ModelIdentity.from_dict(meta["model"]) if "model" in meta else None
+        return stored_identity(self._read_meta(collection))
 
     def info(self, collection: str) -> CollectionInfo:
         meta = self._read_meta(collection)
-        identity = ModelIdentity.from_dict(meta["model"]) if "model" in meta else None
-        return CollectionInfo(collection, self.count(collection), identity, meta.get("created_at"),
-                              {k: v for k, v in meta.items() if k not in {"model", "created_at"}})
+        return collection_info(collection, self.count(collection), meta)
 
     def ensure_collection(self, collection: str, identity: ModelIdentity, *, recreate: bool = False,
                           options: CollectionOptions = CollectionOptions()) -> None:
@@ -193,19 +191,7 @@ class EdgeStore:
         check_collection_name(collection)
         if self.exists(collection) and not recreate:
             meta = self._read_meta(collection)
-            if "model" not in meta:
-                raise ModelMismatchError(
-                    f"collection '{collection}' was not created by Rosetta (no model identity); "
-                    "use another --collection or --recreate to replace it"
-                )
-            stored = ModelIdentity.from_dict(meta["model"])
-            if not stored.same_vectors_as(identity):
-                raise ModelMismatchError(
-                    f"collection '{collection}' holds vectors of model {stored.describe()}, "
-                    f"but the current model is {identity.describe()}. Mixing them would make "
-                    "search meaningless: use the same model, another --collection, or --recreate "
-                    "to delete and rebuild this collection."
-                )
+            check_same_model(collection, meta, identity)
             new_fields = [f for f in options.metadata_fields if f not in meta.get("metadata_fields", [])]
             if new_fields:
                 self._index_fields(collection, new_fields)
@@ -244,11 +230,10 @@ class EdgeStore:
     def _index_fields(self, collection: str, extra: Sequence[str], *, base: bool = False) -> None:
         specs: list[tuple[str, Any]] = []
         if base:
-            # `source` also serves the search's path-prefix filter (MatchPrefix) from the index.
-            specs += [(f, qe.KeywordIndexParams(prefix=True) if f == "source"
+            specs += [(f, qe.KeywordIndexParams(prefix=True) if f == PREFIX_FIELD
                        else qe.PayloadSchemaType.Keyword) for f in KEYWORD_FIELDS]
-            specs += [("ingested_at", qe.PayloadSchemaType.Datetime),
-                      ("chunk_index", qe.PayloadSchemaType.Integer)]
+            specs += [(f, qe.PayloadSchemaType.Datetime) for f in DATETIME_FIELDS]
+            specs += [(f, qe.PayloadSchemaType.Integer) for f in INTEGER_FIELDS]
         specs += [(f, qe.PayloadSchemaType.Keyword) for f in extra if f not in KEYWORD_FIELDS]
         shard = self._shard_unchecked(collection)
         for name, schema in specs:
@@ -292,14 +277,14 @@ class EdgeStore:
 
     def delete(self, collection: str, where: Filter) -> None:
         shard = self._shard(collection)
-        operation = qe.UpdateOperation.delete_points_by_filter(to_edge_filter(where))
+        operation = qe.UpdateOperation.delete_points_by_filter(_filter(where))
         self._call(collection, shard.update, operation)
 
     def delete_ids(self, collection: str, ids: Sequence[str]) -> None:
         shard = self._shard(collection)
-        ids = list(ids)
-        for start in range(0, len(ids), 4096):
-            self._call(collection, shard.update, qe.UpdateOperation.delete_points(ids[start:start + 4096]))
+        batch: list[int | uuid.UUID | str] = list(ids)
+        for start in range(0, len(batch), 4096):
+            self._call(collection, shard.update, qe.UpdateOperation.delete_points(batch[start:start + 4096]))
 
     def optimize(self, collection: str) -> None:
         """Merge segments and build the HNSW graph (blocking), then flush to disk.
@@ -335,7 +320,8 @@ class EdgeStore:
         else:
             depth = max(4 * (limit + offset), 50)
             request = qe.QueryRequest(
-                limit=limit, offset=offset, query=qe.Fusion.Rrf(k=RRF_K),
+                # The stubs do not list Fusion.Rrf among the query types; the engine accepts it.
+                limit=limit, offset=offset, query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]
                 prefetches=[
                     qe.Prefetch(limit=depth, query=qe.Query.Nearest(dense, using=DENSE), filter=flt,
                                 params=params, score_threshold=score_threshold),
@@ -370,16 +356,6 @@ class EdgeStore:
             with_vector=[DENSE] if with_vectors else False)
         records, next_offset = self._call(collection, shard.scroll, request)
         return [_hit(r) for r in records], (str(next_offset) if next_offset is not None else None)
-
-    def iterate(self, collection: str, *, where: Filter | None = None, batch: int = 512,
-                with_vectors: bool = False, with_payload: bool | Sequence[str] = True) -> Iterator[Hit]:
-        offset: str | None = None
-        while True:
-            hits, offset = self.scroll(collection, where=where, limit=batch, offset=offset,
-                                       with_vectors=with_vectors, with_payload=with_payload)
-            yield from hits
-            if offset is None:
-                return
 
     def count(self, collection: str, where: Filter | None = None) -> int:
         shard = self._shard(collection)
@@ -426,11 +402,6 @@ class EdgeStore:
                 os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
 
-    def __enter__(self) -> EdgeStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __del__(self) -> None:  # a forgotten store must not keep the folder locked
         # Not contextlib.suppress: at interpreter exit module globals may already be gone.
@@ -504,9 +475,9 @@ def _field_condition(c: models.FieldCondition) -> qe.FieldCondition:
         if isinstance(m, models.MatchValue):
             kwargs["match"] = qe.MatchValue(m.value)
         elif isinstance(m, models.MatchAny):
-            kwargs["match"] = qe.MatchAny(list(m.any))
+            kwargs["match"] = qe.MatchAny(m.any[:])
         elif isinstance(m, models.MatchExcept):
-            kwargs["match"] = qe.MatchExcept(list(m.except_))
+            kwargs["match"] = qe.MatchExcept(m.except_[:])
         elif isinstance(m, models.MatchPrefix):
             kwargs["match"] = qe.MatchPrefix(m.prefix)
         elif isinstance(m, models.MatchText):

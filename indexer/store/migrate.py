@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
+
+from qdrant_client import models
 
 from indexer.store import legacy_collections, legacy_path, open_embedded
 from indexer.store.base import DENSE, SPARSE, Point, SparseVector, StoreError
@@ -57,13 +60,13 @@ def migrate_legacy(data_dir: Path, *, progress: MigrateProgress | None = None,
     # Collections Rosetta did not create (no model identity) cannot be used by it on any
     # backend: they stay in the renamed old folder.
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    backup: Path | None = data_dir / f"qdrant-local-mode-backup-{stamp}"
+    backup = data_dir / f"qdrant-local-mode-backup-{stamp}"
     legacy_path(data_dir).rename(backup)
     if not keep_old and all(r.skipped is None for r in results):
         import shutil
 
         shutil.rmtree(backup, ignore_errors=True)
-        backup = None
+        return MigrationReport(results, None)
     return MigrationReport(results, backup)
 
 
@@ -90,8 +93,10 @@ def _copy(old: QdrantStore, new: EdgeStore, name: str,
         points = []
         for r in records:
             vectors = r.vector if isinstance(r.vector, dict) else {DENSE: r.vector}
-            sparse = vectors.get(SPARSE)
-            points.append(Point(str(r.id), vectors[DENSE], dict(r.payload or {}),
+            # Rosetta's collections hold one dense and one sparse vector per point.
+            dense = cast(list[float], vectors[DENSE])
+            sparse = cast(models.SparseVector | None, vectors.get(SPARSE))
+            points.append(Point(str(r.id), dense, dict(r.payload or {}),
                                 SparseVector(list(sparse.indices), list(sparse.values))
                                 if sparse is not None else None))
         new.upsert(name, points)

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,10 +22,10 @@ import numpy as np
 import tenacity
 from qdrant_client import QdrantClient, models
 
+from indexer.schema import DATETIME_FIELDS, INTEGER_FIELDS, KEYWORD_FIELDS, PREFIX_FIELD
 from indexer.store.base import (
     DENSE,
     HOLDER_FILE,
-    KEYWORD_FIELDS,
     METADATA_KEY,
     SCHEMA_VERSION,
     SPARSE,
@@ -34,14 +34,17 @@ from indexer.store.base import (
     CollectionOptions,
     Filter,
     Hit,
-    ModelMismatchError,
     Point,
+    ScrollingStore,
     SparseVector,
     StoreLockedError,
     StoreUnavailableError,
     check_collection_name,
+    check_same_model,
+    collection_info,
     holder_info,
     locked_message,
+    stored_identity,
 )
 from rosetta.models import ModelIdentity
 
@@ -71,7 +74,7 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
-class QdrantStore:
+class QdrantStore(ScrollingStore):
     """`VectorStore` over qdrant-client: embedded (path) or server (url) — one API for both."""
 
     def __init__(self, client: QdrantClient, kind: str, location: str, retries: int = 4,
@@ -141,7 +144,8 @@ class QdrantStore:
             wait=self._wait,
             sleep=lambda seconds: time.sleep(seconds),  # looked up per call: tests record it
             before_sleep=lambda state: log.info(
-                "qdrant: transient error (%s); retry %d", type(state.outcome.exception()).__name__,
+                "qdrant: transient error (%s); retry %d",
+                type(state.outcome.exception()).__name__ if state.outcome else "?",
                 state.attempt_number),
             reraise=True,
         )
@@ -199,15 +203,12 @@ class QdrantStore:
 
     def identity(self, collection: str) -> ModelIdentity | None:
         self._require(collection)
-        meta = self._metadata(collection)
-        return ModelIdentity.from_dict(meta["model"]) if "model" in meta else None
+        return stored_identity(self._metadata(collection))
 
     def info(self, collection: str) -> CollectionInfo:
         self._require(collection)
         meta = self._metadata(collection)
-        identity = ModelIdentity.from_dict(meta["model"]) if "model" in meta else None
-        return CollectionInfo(collection, self.count(collection), identity, meta.get("created_at"),
-                              {k: v for k, v in meta.items() if k not in {"model", "created_at"}})
+        return collection_info(collection, self.count(collection), meta)
 
     def ensure_collection(self, collection: str, identity: ModelIdentity, *, recreate: bool = False,
                           options: CollectionOptions = CollectionOptions()) -> None:
@@ -215,19 +216,7 @@ class QdrantStore:
         check_collection_name(collection)
         if self.exists(collection) and not recreate:
             meta = self._metadata(collection)
-            if "model" not in meta:
-                raise ModelMismatchError(
-                    f"collection '{collection}' was not created by Rosetta (no model identity); "
-                    "use another --collection or --recreate to replace it"
-                )
-            stored = ModelIdentity.from_dict(meta["model"])
-            if not stored.same_vectors_as(identity):
-                raise ModelMismatchError(
-                    f"collection '{collection}' holds vectors of model {stored.describe()}, "
-                    f"but the current model is {identity.describe()}. Mixing them would make "
-                    "search meaningless: use the same model, another --collection, or --recreate "
-                    "to delete and rebuild this collection."
-                )
+            check_same_model(collection, meta, identity)
             self._index_fields(collection, options.metadata_fields)
             return
         if self.exists(collection):
@@ -259,14 +248,13 @@ class QdrantStore:
         if self.kind == "embedded":
             return  # local mode scans everything; payload indexes are a server feature
         specs: list[tuple[str, Any]] = [
-            # `source` also serves the search's path-prefix filter (MatchPrefix) from the index.
             (f, models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, prefix=True)
-             if f == "source" else models.PayloadSchemaType.KEYWORD)
+             if f == PREFIX_FIELD else models.PayloadSchemaType.KEYWORD)
             for f in KEYWORD_FIELDS
         ]
         specs += [(f, models.PayloadSchemaType.KEYWORD) for f in extra]
-        specs += [("ingested_at", models.PayloadSchemaType.DATETIME),
-                  ("chunk_index", models.PayloadSchemaType.INTEGER)]
+        specs += [(f, models.PayloadSchemaType.DATETIME) for f in DATETIME_FIELDS]
+        specs += [(f, models.PayloadSchemaType.INTEGER) for f in INTEGER_FIELDS]
         for name, schema in specs:
             self._call(self.client.create_payload_index, collection, field_name=name,
                        field_schema=schema, wait=True)
@@ -293,10 +281,10 @@ class QdrantStore:
 
     def delete_ids(self, collection: str, ids: Sequence[str]) -> None:
         """Delete points by id: no filter scan (local mode scans every point for a filter)."""
-        ids = list(ids)
-        for start in range(0, len(ids), 1024):
+        batch: list[models.ExtendedPointId] = list(ids)
+        for start in range(0, len(batch), 1024):
             self._call(self.client.delete, collection_name=collection,
-                       points_selector=models.PointIdsList(points=ids[start:start + 1024]), wait=True)
+                       points_selector=models.PointIdsList(points=batch[start:start + 1024]), wait=True)
 
     def query(self, collection: str, vector: Sequence[float] | np.ndarray, *, where: Filter | None = None,
               limit: int = 10, offset: int = 0, score_threshold: float | None = None,
@@ -350,16 +338,6 @@ class QdrantStore:
             else with_payload, with_vectors=[DENSE] if with_vectors else False)
         return [_hit(r) for r in records], (str(next_offset) if next_offset is not None else None)
 
-    def iterate(self, collection: str, *, where: Filter | None = None, batch: int = 512,
-                with_vectors: bool = False, with_payload: bool | Sequence[str] = True) -> Iterator[Hit]:
-        offset: str | None = None
-        while True:
-            hits, offset = self.scroll(collection, where=where, limit=batch, offset=offset,
-                                       with_vectors=with_vectors, with_payload=with_payload)
-            yield from hits
-            if offset is None:
-                return
-
     def count(self, collection: str, where: Filter | None = None) -> int:
         self._require(collection)
         return int(self._call(self.client.count, collection, count_filter=where, exact=True).count)
@@ -383,11 +361,6 @@ class QdrantStore:
                 self._holder_file.unlink()
             self._holder_file = None
 
-    def __enter__(self) -> QdrantStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _retry_after(exc: BaseException | None) -> float | None:

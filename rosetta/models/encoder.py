@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from rosetta.models.backends import Backend, backends_compatible, choose_backend
 from rosetta.models.precision import autocast, resolve_precision
 from rosetta.models.quiet import quiet_transformers
 from rosetta.models.registry import ModelNotFoundError, canonical_name, resolve
+
+if TYPE_CHECKING:
+    from rosetta.settings import Precision, Settings
 
 log = logging.getLogger(__name__)
 IDENTITY_FILE = "rosetta_identity.json"
@@ -128,6 +131,28 @@ class Encoder:
                                      self.models_dir or Path("."), requested="auto")
 
     @classmethod
+    def from_settings(cls, settings: Settings, *, model: str | None = None,
+                      precision: Precision | str | None = None, backend: Backend | None = None) -> Encoder:
+        """Load the model the settings name, on their device, precision and backend.
+
+        Args:
+            settings: the application settings (model, cache dir, device, precision, backend).
+            model: a model name or folder to load instead of `settings.model`.
+            precision: overrides `settings.precision` (`fp32`, `bf16`, `fp16`, `auto`).
+            backend: overrides `settings.encoder_backend`.
+
+        Returns:
+            The loaded encoder; its `identity` names the model, weights and backend.
+
+        Raises:
+            ModelNotFoundError: the model cannot be found or built offline, or the backend cannot run it.
+        """
+        from rosetta.settings import resolve_device
+
+        return cls.load(model or settings.model, settings.models_dir, resolve_device(settings.device),
+                        precision or settings.precision, backend or settings.encoder_backend)
+
+    @classmethod
     def load(cls, reference: str, models_dir: Path, device: str = "cpu", precision: str = "fp32",
              backend: Backend = "torch") -> Encoder:
         """Load a model; `backend` auto picks the fastest engine that passes the quality gate here."""
@@ -149,7 +174,7 @@ class Encoder:
             name=name,
             source=source,
             weights_sha256=sha,
-            dim=int(model.get_embedding_dimension()),
+            dim=_dimension(model),
             # sentence-transformers adds empty query/document prompts to every model; only real
             # prefixes change vectors.
             prompts={k: v for k, v in model.prompts.items() if v},
@@ -254,3 +279,10 @@ class Encoder:
 def _ends_with_normalize(model: Any) -> bool:
     last = list(model.children())[-1]
     return type(last).__name__ == "Normalize"
+
+
+def _dimension(model: Any) -> int:
+    dim = model.get_embedding_dimension()
+    if dim is None:
+        raise ModelNotFoundError(f"{model}: the model does not state its embedding dimension")
+    return int(dim)

@@ -1,4 +1,4 @@
-"""docs/deployment.md stays in step with the settings and the compose file it describes."""
+"""README.md and docs/deployment.md stay in step with the settings and the compose file they describe."""
 
 from __future__ import annotations
 
@@ -12,12 +12,24 @@ from rosetta.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "deployment.md"
+README = REPO / "README.md"
 
 DOCUMENTED_SETTINGS = [
     "qdrant_url", "qdrant_api_key", "qdrant_prefer_grpc", "qdrant_timeout", "collection",
     # passed through to Qdrant at collection creation (distributed mode)
     "shard_number", "replication_factor", "on_disk_vectors", "scalar_quantization",
 ]
+
+
+def readme_configuration() -> str:
+    text = README.read_text()
+    return text[text.index("## Configuration"):text.index("\n## ", text.index("## Configuration") + 1)]
+
+
+@pytest.mark.parametrize("name", sorted(Settings.model_fields))
+def test_every_setting_is_in_the_readme_table(name: str) -> None:
+    variable = f"ROSETTA_{name.upper()}"
+    assert f"`{variable}`" in readme_configuration(), f"README's Configuration table lacks {variable}"
 
 
 @pytest.mark.parametrize("name", DOCUMENTED_SETTINGS)

@@ -77,6 +77,12 @@ def test_discovery(tmp_path: Path) -> None:
     assert rels(discover([tmp_path])) == ["a.txt", "sub/b.md", "sub/deep/c.txt", "sub/x.log"]
     assert rels(discover([tmp_path], include=["*.txt"])) == ["a.txt", "sub/deep/c.txt"]
     assert rels(discover([tmp_path], exclude=["deep/*", "*.log"])) == ["a.txt", "sub/b.md"]
+    # .gitignore syntax: `**`, a folder name, anchoring with `/`, re-including with `!`.
+    assert rels(discover([tmp_path], include=["sub/**/*.txt"])) == ["sub/deep/c.txt"]
+    assert rels(discover([tmp_path], exclude=["deep"])) == ["a.txt", "sub/b.md", "sub/x.log"]
+    assert rels(discover([tmp_path], exclude=["/*.txt"])) == ["sub/b.md", "sub/deep/c.txt", "sub/x.log"]
+    assert rels(discover([tmp_path], exclude=["*.txt", "!c.txt"])) == ["sub/b.md", "sub/deep/c.txt",
+                                                                       "sub/x.log"]
     assert rels(discover([tmp_path / ".hidden.txt"])) == [".hidden.txt"]  # explicit: taken
     missing = discover([tmp_path / "nope"])
     assert missing.files == [] and missing.missing[0][1] == "no such file or folder"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from indexer.pipeline import Index, Upload
+from indexer.schema import PAYLOAD_KEYS
 from indexer.store import ModelMismatchError
 from tests.indexer.conftest import CORPUS, CORPUS_LANGS, make_docx, make_pdf
 
@@ -121,8 +122,25 @@ def test_bad_input_zoo_never_stops_the_run(store, collection, encoder, corpus: P
     assert report.files_seen == len(CORPUS) + 10
     assert report.files_indexed == len(CORPUS) + 2 and report.files_skipped == 2
     pdf_pages = {p["page"] for p in points(store, collection).values() if p["doc_id"] == "zoo/good.pdf"}
-    assert pdf_pages == {1, 2} or pdf_pages == {1}
+    assert pdf_pages == {1}  # two short pages make one chunk, labelled with the page it starts on
     assert index_all.to_dict()["files_failed"][0].keys() == {"path", "error"}
+
+
+def test_chunks_carry_the_page_they_start_on(store, collection, encoder, tmp_path: Path) -> None:
+    words = {1: "volcano", 2: "glacier", 3: "desert"}
+    pages = [" ".join(f"The {w} number {i} is described here." for i in range(80)) for w in words.values()]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "atlas.pdf").write_bytes(make_pdf(pages))
+    report = Index(store, encoder, collection).add([docs])
+    assert report.ok and report.chunks_added > 3
+    chunks = list(points(store, collection).values())
+    assert {p["page"] for p in chunks} == {1, 2, 3}
+    # A PDF (no metadata columns) writes exactly the schema's keys.
+    assert {k for p in chunks for k in p} == PAYLOAD_KEYS
+    for p in chunks:
+        first = next(w for w in p["text"].split() if w in words.values())
+        assert p["page"] == next(n for n, w in words.items() if w == first), p["text"][:80]
 
 
 def test_uploads_and_model_mismatch(store, collection, encoder) -> None:

@@ -49,7 +49,13 @@ def test_encodings(tmp_path: Path, encoding: str) -> None:
 
 
 def test_undecodable_bytes_never_crash() -> None:
-    assert "\ufffd" in decode_text(b"mostly utf-8 text here " * 20 + b"\xff" + b" and more " * 20) or True
+    # A stray byte in an ASCII file reads as a legacy code page: one character, the rest intact.
+    raw = b"mostly utf-8 text here " * 20 + b"\xff" + b" and more " * 20
+    text = decode_text(raw)
+    assert len(text) == len(raw) and text.startswith("mostly utf-8") and text.endswith("and more ")
+    # Declared UTF-8 (BOM) with a byte that is not: U+FFFD in its place, the text around it kept.
+    text = decode_text(b"\xef\xbb\xbf" + b"caf\xc3\xa9 " * 20 + b"\xff" + b" and more " * 20)
+    assert text.count("\ufffd") == 1 and text.startswith("café") and text.endswith("and more ")
     with pytest.raises(ReadError):
         decode_text(b"\x00\x01\x02binary\x00" * 100)
 
@@ -82,6 +88,10 @@ def test_tables_with_ids_and_metadata(tmp_path: Path) -> None:
     assert docs[0].source.endswith("t.csv#row=1")
     (tmp_path / "t.tsv").write_text("body\tlang\nuno\tes\n")
     assert read(tmp_path / "t.tsv")[0].doc_id == "t.tsv#1"  # `body` guessed as the text column
+    # Columns named like payload keys the indexer owns (`origin` marks who owns a document) are
+    # kept under a prefix instead of overwriting them.
+    (tmp_path / "owned.csv").write_text("text,origin,lang\nhello,/etc/passwd,xx\n")
+    assert read(tmp_path / "owned.csv")[0].metadata == {"meta_origin": "/etc/passwd", "meta_lang": "xx"}
     (tmp_path / "t.jsonl").write_text('{"text": "a", "n": 1}\n\n{"text": "b", "n": 2}\n')
     assert [d.metadata["n"] for d in read(tmp_path / "t.jsonl")] == [1, 2]
     (tmp_path / "t.json").write_text(json.dumps({"data": [{"content": "x", "k": [1, 2]}]}))

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import entry_points
 from pathlib import Path
 
+import click
+import typer
 from typer.testing import CliRunner
 
 from rosetta.cli import app
@@ -10,12 +13,43 @@ from rosetta.cli import app
 runner = CliRunner()
 
 
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append((*path, name))
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+    return found
+
+
 def test_every_subcommand_has_help() -> None:
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0
-    assert "models" in result.output and "encode" in result.output
-    for sub in (["models", "list"], ["models", "build"], ["encode"]):
-        assert runner.invoke(app, [*sub, "--help"]).exit_code == 0
+    from rosetta.cli import plugin_errors
+
+    # A layer that fails to import only logs a warning for users; here it is an error.
+    assert plugin_errors == {}
+    layers = {ep.name for ep in entry_points(group="rosetta.cli")}
+    assert {"indexer", "training", "app"} <= layers
+    commands = _commands(typer.main.get_command(app))
+    top = {c[0] for c in commands}
+    # The core's own commands and at least one from each layer.
+    assert {"models", "encode", "index", "stats", "store", "train", "eval", "mine", "search", "ui"} <= top
+    for sub in commands:
+        result = runner.invoke(app, [*sub, "--help"])
+        assert result.exit_code == 0, (sub, result.output)
+        assert "Usage:" in result.output, sub
+
+
+def test_verbose_shows_project_debug_logs() -> None:
+    import logging
+
+    from rosetta.logs import configure_logging
+
+    configure_logging(0)
+    assert not logging.getLogger("indexer.pipeline").isEnabledFor(logging.DEBUG)
+    configure_logging(1)
+    assert logging.getLogger("indexer.pipeline").isEnabledFor(logging.DEBUG)
+    assert not logging.getLogger("urllib3").isEnabledFor(logging.DEBUG)
+    configure_logging(0)
 
 
 def test_models_list_reports_build_state(tmp_path: Path, models_dir: Path, monkeypatch) -> None:

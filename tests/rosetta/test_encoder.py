@@ -85,11 +85,34 @@ def test_unreachable_hub_is_a_clear_error(models_dir: Path, tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
 
 
+def test_from_settings_loads_what_the_settings_name(models_dir: Path) -> None:
+    from rosetta.settings import Settings
+
+    settings = Settings(_env_file=None, cache_dir=models_dir, model="all-MiniLM-L6-v2", device="cpu",
+                        encoder_backend="torch", precision="fp32")
+    encoder = Encoder.from_settings(settings)
+    assert encoder.identity.name == "all-MiniLM-L6-v2" and encoder.identity.backend == "torch"
+    assert encoder.precision == "fp32" and str(encoder.model.device) == "cpu"
+    other = Encoder.from_settings(settings, model="multilingual-e5-small", precision="bf16")
+    assert other.identity.name == "multilingual-e5-small" and other.precision == "bf16"
+
+
+@pytest.mark.parametrize(("native_bf16", "expected"), [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_on_cpu(monkeypatch, native_bf16: bool, expected: str) -> None:
+    import torch
+
+    from rosetta.models.precision import resolve_precision
+
+    # A fake: the CPU's bf16 support cannot be switched for real.
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16)
+    assert resolve_precision("auto", "cpu") == expected
+    assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+
+
 def test_bf16_encoding_matches_fp32(encoder, models_dir: Path) -> None:
     from rosetta.models.precision import resolve_precision
 
     assert resolve_precision("fp32", "cpu") == "fp32"
-    assert resolve_precision("auto", "cpu") in {"fp32", "bf16"}
     texts = ["Tomatoes need full sun.", "Die Tomaten brauchen viel Sonne.", "トマトは日光が必要です。",
              "La bolsa cayó un tres por ciento ayer."]
     bf16 = Encoder(encoder.model, encoder.identity, precision="bf16")

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from rosetta.settings import DEFAULT_MODEL, Settings, resolve_device
 
 
@@ -48,8 +50,11 @@ def test_empty_url_means_embedded(monkeypatch) -> None:
     assert Settings(_env_file=None).store_kind == "embedded"
 
 
-def test_auto_device_is_cpu_without_cuda() -> None:
+@pytest.mark.parametrize(("cuda", "expected"), [(False, "cpu"), (True, "cuda")])
+def test_auto_device_follows_cuda(monkeypatch, cuda: bool, expected: str) -> None:
     import torch
 
-    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert resolve_device("cpu") == "cpu"
+    # A fake: this machine cannot have CUDA appear or disappear for real.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert resolve_device("auto") == expected
+    assert resolve_device("cpu") == "cpu" and resolve_device("cuda:1") == "cuda:1"

@@ -1,4 +1,4 @@
-"""Issue 7: the parallel-data filter as a training-config option (`filter:` / --filter-min-score)."""
+"""The parallel-data filter as a training-config option (`filter:` / --filter-min-score)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 7: additive-margin ranking loss, parallel-data filtering, bitext mining."""
+"""Additive-margin ranking loss, parallel-data filtering, bitext mining."""
 
 from __future__ import annotations
 

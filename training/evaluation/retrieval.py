@@ -26,7 +26,6 @@ the detected query language, languages without data, the packaged file.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,6 @@ from training.evaluation.metrics import unit_rows
 from training.language_vectors import CachedEmbedder, estimate
 from training.multiway import Group, load_groups
 
-log = logging.getLogger(__name__)
 DEFAULT_LANGS = ("en", "de", "es", "fr", "pt", "ru", "zh", "ja", "ar", "hi", "tr", "ko")
 DEFAULT_DOCS = 80
 DEFAULT_DISTRACTORS = 240
@@ -186,7 +184,8 @@ def score(q: np.ndarray, qlang: np.ndarray, qdoc: np.ndarray, p: np.ndarray, poo
           ) -> dict[str, float]:
     sims = q @ p.T
     aps, recalls, bias = [], [], []
-    x_en, x_x = [], []
+    x_en: list[float] = []
+    x_x: list[float] = []
     for i in range(len(q)):
         rel = pool.doc == qdoc[i]
         if not rel.any():
