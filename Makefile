@@ -36,9 +36,8 @@ browser:
 # mypy covers app/ too once its rewrite has landed (the config in pyproject.toml is ready for it).
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	@# TODO(integrator): enable once the tree has been formatted with `ruff format .` after the UI merge.
-	@# $(BIN)/ruff format --check .
-	$(BIN)/mypy rosetta indexer training
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy rosetta indexer training app
 
 test: setup browser lint
 	$(BIN)/python -m pytest

@@ -47,15 +47,19 @@ def corpus_stats(store: VectorStore, collection: str) -> CorpusStats:
     chunks_by_lang = store.facet(collection, "lang", limit=1000)
     # Every document has exactly one chunk 0, so counting those counts documents; doc_lang is the
     # document's majority language (chunks of a mixed document can differ).
-    docs_by_lang = store.facet(collection, "doc_lang", where=models.Filter(must=[match("chunk_index", 0)]),
-                               limit=1000)
-    langs = sorted(set(chunks_by_lang) | set(docs_by_lang),
-                   key=lambda lang: (-chunks_by_lang.get(lang, 0), lang))
-    by_lang = pd.DataFrame({
-        "lang": langs,
-        "documents": [docs_by_lang.get(lang, 0) for lang in langs],
-        "chunks": [chunks_by_lang.get(lang, 0) for lang in langs],
-    })
+    docs_by_lang = store.facet(
+        collection, "doc_lang", where=models.Filter(must=[match("chunk_index", 0)]), limit=1000
+    )
+    langs = sorted(
+        set(chunks_by_lang) | set(docs_by_lang), key=lambda lang: (-chunks_by_lang.get(lang, 0), lang)
+    )
+    by_lang = pd.DataFrame(
+        {
+            "lang": langs,
+            "documents": [docs_by_lang.get(lang, 0) for lang in langs],
+            "chunks": [chunks_by_lang.get(lang, 0) for lang in langs],
+        }
+    )
     return CorpusStats(
         chunks=store.count(collection),
         documents=store.count(collection, models.Filter(must=[match("chunk_index", 0)])),
@@ -79,29 +83,44 @@ def sources_by_folder(store: VectorStore, collection: str) -> pd.DataFrame:
         if hit.payload.get("chunk_index") == 0:
             docs[folder] += 1
     rows = sorted(chunks, key=lambda f: (-chunks[f], f))
-    return pd.DataFrame({"folder": rows, "documents": [docs[f] for f in rows],
-                         "passages": [chunks[f] for f in rows]})
+    return pd.DataFrame(
+        {"folder": rows, "documents": [docs[f] for f in rows], "passages": [chunks[f] for f in rows]}
+    )
 
 
-def sample_vectors(store: VectorStore, collection: str, n: int, *, langs: Sequence[str] = (),
-                   ) -> tuple[np.ndarray, pd.DataFrame]:
+def sample_vectors(
+    store: VectorStore,
+    collection: str,
+    n: int,
+    *,
+    langs: Sequence[str] = (),
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Up to `n` chunk vectors with their payload summary.
 
     Point ids are UUIDs (hashes), so the first `n` in id order are an unbiased-enough sample
     without reading the whole collection.
     """
-    where = models.Filter(must=[models.FieldCondition(key="lang", match=models.MatchAny(any=list(langs)))]) \
-        if langs else None
+    where = (
+        models.Filter(must=[models.FieldCondition(key="lang", match=models.MatchAny(any=list(langs)))])
+        if langs
+        else None
+    )
     rows: list[dict[str, Any]] = []
     vectors: list[list[float]] = []
     for hit in store.iterate(collection, where=where, batch=min(512, max(n, 1)), with_vectors=True):
         if hit.vector is None:
             continue
         p = hit.payload
-        rows.append({"id": hit.id, "lang": p.get("lang", "und"),
-                     "title": p.get("title") or p.get("source", ""), "source": p.get("source", ""),
-                     "doc_id": p.get("doc_id", ""),
-                     "text": HEADING.sub("", str(p.get("text", ""))).strip()})
+        rows.append(
+            {
+                "id": hit.id,
+                "lang": p.get("lang", "und"),
+                "title": p.get("title") or p.get("source", ""),
+                "source": p.get("source", ""),
+                "doc_id": p.get("doc_id", ""),
+                "text": HEADING.sub("", str(p.get("text", ""))).strip(),
+            }
+        )
         vectors.append(hit.vector)
         if len(rows) >= n:
             break
@@ -115,10 +134,11 @@ def project_2d(vectors: np.ndarray, method: str = "auto") -> tuple[np.ndarray, s
         return np.zeros((len(vectors), 2), dtype=np.float32), "pca"
     if method in ("auto", "umap"):
         try:
-            import umap  # type: ignore[import-not-found]
+            import umap
 
-            reducer = umap.UMAP(n_components=2, metric="cosine", random_state=0,
-                                n_neighbors=min(15, len(vectors) - 1))
+            reducer = umap.UMAP(
+                n_components=2, metric="cosine", random_state=0, n_neighbors=min(15, len(vectors) - 1)
+            )
             return np.asarray(reducer.fit_transform(vectors), dtype=np.float32), "umap"
         except ImportError:
             if method == "umap":
@@ -155,8 +175,9 @@ def kmeans(vectors: np.ndarray, k: int, *, iterations: int = 30, seed: int = 0) 
     return labels
 
 
-def top_terms(texts: Sequence[str], langs: Sequence[str], labels: np.ndarray, n: int = TOP_TERMS
-              ) -> dict[int, list[str]]:
+def top_terms(
+    texts: Sequence[str], langs: Sequence[str], labels: np.ndarray, n: int = TOP_TERMS
+) -> dict[int, list[str]]:
     """Each cluster's most telling words: frequent in it, in few other clusters (class TF-IDF).
     Stopwords of each passage's language are left out; words of any script count."""
     per_cluster: dict[int, Counter[str]] = {}
@@ -173,8 +194,13 @@ def top_terms(texts: Sequence[str], langs: Sequence[str], labels: np.ndarray, n:
     return out
 
 
-def map_frame(store: VectorStore, collection: str, n: int = 1000, method: str = "auto", topics: int = 8,
-              ) -> tuple[pd.DataFrame, str]:
+def map_frame(
+    store: VectorStore,
+    collection: str,
+    n: int = 1000,
+    method: str = "auto",
+    topics: int = 8,
+) -> tuple[pd.DataFrame, str]:
     """Sampled passages placed in 2-D, each with its language and its topic (k-means cluster
     named by its top terms)."""
     vectors, meta = sample_vectors(store, collection, n)
@@ -188,8 +214,9 @@ def map_frame(store: VectorStore, collection: str, n: int = 1000, method: str = 
         frame["topic"] = [f"{lab + 1}: {', '.join(terms.get(int(lab), [])) or '—'}" for lab in labels]
     else:
         frame["topic"] = []
-    frame["snippet"] = [t if len(t) <= MAP_TEXT_CHARS else t[:MAP_TEXT_CHARS - 1] + "…"
-                        for t in frame["text"]]
+    frame["snippet"] = [
+        t if len(t) <= MAP_TEXT_CHARS else t[: MAP_TEXT_CHARS - 1] + "…" for t in frame["text"]
+    ]
     return frame.drop(columns=["text"]), used
 
 
@@ -200,20 +227,46 @@ def legend_groups(values: pd.Series, most: int = MAX_LEGEND) -> pd.Series:
 
 
 # ---- translation finder ---------------------------------------------------------------------
-def find_translations(store: VectorStore, collection: str, lang_a: str, lang_b: str, *,
-                      sample: int = 500, k: int = 4, limit: int = 50,
-                      min_margin: float = DEFAULT_MIN_MARGIN) -> pd.DataFrame:
+def find_translations(
+    store: VectorStore,
+    collection: str,
+    lang_a: str,
+    lang_b: str,
+    *,
+    sample: int = 500,
+    k: int = 4,
+    limit: int = 50,
+    min_margin: float = DEFAULT_MIN_MARGIN,
+) -> pd.DataFrame:
     """Closest cross-lingual passage pairs between two languages, by margin score."""
     xa, meta_a = sample_vectors(store, collection, sample, langs=[lang_a])
     xb, meta_b = sample_vectors(store, collection, sample, langs=[lang_b])
-    columns = ["margin", "cosine", f"text_{lang_a}", f"text_{lang_b}", f"title_{lang_a}",
-               f"title_{lang_b}", f"id_{lang_a}", f"id_{lang_b}"]
+    columns = [
+        "margin",
+        "cosine",
+        f"text_{lang_a}",
+        f"text_{lang_b}",
+        f"title_{lang_a}",
+        f"title_{lang_b}",
+        f"id_{lang_a}",
+        f"id_{lang_b}",
+    ]
     rows = []
     # Mutual best matches only (intersection): one-sided "hub" matches are the usual noise.
     for pair in mine(xa, xb, k=k, mode="intersection", threshold=min_margin):
         i, j = pair.src, pair.tgt
-        rows.append([round(pair.score, 4), round(pair.cosine, 4), meta_a.text[i], meta_b.text[j],
-                     meta_a.title[i], meta_b.title[j], meta_a.id[i], meta_b.id[j]])
+        rows.append(
+            [
+                round(pair.score, 4),
+                round(pair.cosine, 4),
+                meta_a.text[i],
+                meta_b.text[j],
+                meta_a.title[i],
+                meta_b.title[j],
+                meta_a.id[i],
+                meta_b.id[j],
+            ]
+        )
         if len(rows) >= limit:
             break
     return pd.DataFrame(rows, columns=columns)

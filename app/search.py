@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 from qdrant_client import models
 
+from indexer.schema import PAYLOAD_KEYS
 from indexer.store import (
     CollectionNotFoundError,
     Hit,
@@ -64,11 +65,6 @@ from rosetta.models.language_vectors import LanguageVectors
 
 log = logging.getLogger(__name__)
 
-# Payload keys the indexer writes for every chunk; anything else is a metadata column.
-CORE_FIELDS = (
-    "doc_id", "source", "title", "lang", "doc_lang", "chunk_index", "char_start", "char_end",
-    "page", "text", "ingested_at", "content_hash", "file", "chunk_count", "format",
-)
 MAX_POOL = 2000  # most passages fetched to fill one page of grouped results
 POST_FILTER_FACTOR = 8  # embedded fast path: rank this × the pool unfiltered, filter in Python
 MAX_POST_FILTER = 4000
@@ -81,8 +77,11 @@ POOL_FACTOR = 4  # initial pool = POOL_FACTOR × documents needed
 #   per-language     the best match in each language, one per language (coverage)
 Ranking = Literal["neutral", "prefer-language", "per-language"]
 RANKINGS: tuple[Ranking, ...] = ("neutral", "prefer-language", "per-language")
-RANKING_LABELS = {"neutral": "Language-neutral", "prefer-language": "Prefer query language",
-                  "per-language": "One per language"}
+RANKING_LABELS = {
+    "neutral": "Language-neutral",
+    "prefer-language": "Prefer query language",
+    "per-language": "One per language",
+}
 # prefer-language lifts passages in the query's language by this share of the gap between the
 # candidates' top quarter (mean) and their median: scale-free, since plain cosines crowd near 0.8
 # and language-neutral ones spread wider, and not driven by one outstanding hit. On the demo
@@ -156,18 +155,26 @@ class Passage:
     @classmethod
     def from_hit(cls, hit: Hit) -> Passage:
         p = hit.payload
-        meta = {k: v for k, v in p.items() if k not in CORE_FIELDS}
+        meta = {k: v for k, v in p.items() if k not in PAYLOAD_KEYS}
         # The indexer may nest metadata columns under one key; show them flat either way.
         nested = meta.pop("metadata", None)
         if isinstance(nested, Mapping):
             meta.update(nested)
         return cls(
-            id=hit.id, score=float(hit.score), text=str(p.get("text", "")),
-            lang=str(p.get("lang", langid.UNDETERMINED)), doc_id=str(p.get("doc_id", hit.id)),
-            source=str(p.get("source", "")), title=str(p.get("title") or p.get("source") or ""),
-            chunk_index=int(p.get("chunk_index", 0) or 0), char_start=p.get("char_start"),
-            char_end=p.get("char_end"), page=p.get("page"), doc_lang=p.get("doc_lang"),
-            ingested_at=p.get("ingested_at"), metadata=meta,
+            id=hit.id,
+            score=float(hit.score),
+            text=str(p.get("text", "")),
+            lang=str(p.get("lang", langid.UNDETERMINED)),
+            doc_id=str(p.get("doc_id", hit.id)),
+            source=str(p.get("source", "")),
+            title=str(p.get("title") or p.get("source") or ""),
+            chunk_index=int(p.get("chunk_index", 0) or 0),
+            char_start=p.get("char_start"),
+            char_end=p.get("char_end"),
+            page=p.get("page"),
+            doc_lang=p.get("doc_lang"),
+            ingested_at=p.get("ingested_at"),
+            metadata=meta,
         )
 
 
@@ -217,9 +224,13 @@ class SearchResult:
             "language_neutral": self.language_neutral,
             "hits": [
                 {
-                    "score": round(h.score, 6), "text": h.passage.text, "lang": h.passage.lang,
-                    "doc_id": h.passage.doc_id, "source": h.passage.source,
-                    "title": h.passage.title, "chunk_index": h.passage.chunk_index,
+                    "score": round(h.score, 6),
+                    "text": h.passage.text,
+                    "lang": h.passage.lang,
+                    "doc_id": h.passage.doc_id,
+                    "source": h.passage.source,
+                    "title": h.passage.title,
+                    "chunk_index": h.passage.chunk_index,
                 }
                 for h in self.hits
             ],
@@ -235,8 +246,9 @@ def _as_utc_bound(value: date | datetime, *, end: bool) -> datetime:
     return day + timedelta(days=1) if end else day
 
 
-def build_filter(req: SearchRequest, *, extra_must_not: Sequence[models.Condition] = ()
-                 ) -> models.Filter | None:
+def build_filter(
+    req: SearchRequest, *, extra_must_not: Sequence[models.Condition] = ()
+) -> models.Filter | None:
     """The Qdrant filter for a request's restrictions (None when there are none)."""
     must: list[models.Condition] = []
     must_not: list[models.Condition] = list(extra_must_not)
@@ -245,8 +257,7 @@ def build_filter(req: SearchRequest, *, extra_must_not: Sequence[models.Conditio
     if req.exclude_langs:
         must_not.append(match_any("lang", list(req.exclude_langs)))
     if req.source_prefix:
-        must.append(models.FieldCondition(key="source",
-                                          match=models.MatchPrefix(prefix=req.source_prefix)))
+        must.append(models.FieldCondition(key="source", match=models.MatchPrefix(prefix=req.source_prefix)))
     if req.doc_ids:
         must.append(match_any("doc_id", list(req.doc_ids)))
     for key, value in req.metadata.items():
@@ -255,13 +266,19 @@ def build_filter(req: SearchRequest, *, extra_must_not: Sequence[models.Conditio
             must.append(match_any(key, values))
     if req.ingested_from or req.ingested_to:
         low, high = req.ingested_from, req.ingested_to
-        must.append(models.FieldCondition(key="ingested_at", range=models.DatetimeRange(
-            gte=_as_utc_bound(low, end=False) if low is not None else None,
-            # A datetime upper bound is inclusive as given; a date one covers its whole day.
-            lte=high if isinstance(high, datetime) else None,
-            lt=_as_utc_bound(high, end=True) if high is not None and not isinstance(high, datetime)
-            else None,
-        )))
+        must.append(
+            models.FieldCondition(
+                key="ingested_at",
+                range=models.DatetimeRange(
+                    gte=_as_utc_bound(low, end=False) if low is not None else None,
+                    # A datetime upper bound is inclusive as given; a date one covers its whole day.
+                    lte=high if isinstance(high, datetime) else None,
+                    lt=_as_utc_bound(high, end=True)
+                    if high is not None and not isinstance(high, datetime)
+                    else None,
+                ),
+            )
+        )
     if not must and not must_not:
         return None
     return models.Filter(must=must or None, must_not=must_not or None)
@@ -278,20 +295,29 @@ def group_by_document(passages: Sequence[Passage]) -> list[SearchHit]:
     return list(groups.values())
 
 
-def arrange(passages: Sequence[Passage], ranking: Ranking, query_lang: str, group: bool = True
-            ) -> list[SearchHit]:
+def arrange(
+    passages: Sequence[Passage], ranking: Ranking, query_lang: str, group: bool = True
+) -> list[SearchHit]:
     """Passages in rank order → hits for `ranking` (see RANKINGS), one per document if `group`."""
     ordered = list(passages)
     if ranking == "prefer-language" and ordered and query_lang != langid.UNDETERMINED:
         scores = np.array([p.score for p in ordered])
-        top = np.sort(scores)[::-1][:max(1, len(scores) // 4)].mean()
+        top = np.sort(scores)[::-1][: max(1, len(scores) // 4)].mean()
         bonus = PREFER_BONUS * float(top - np.median(scores))
         ordered.sort(key=lambda p: -(p.score + (bonus if p.lang == query_lang else 0.0)))
-    hits = (group_by_document(ordered) if group
-            else [SearchHit(rank=i + 1, passage=p) for i, p in enumerate(ordered)])
+    hits = (
+        group_by_document(ordered)
+        if group
+        else [SearchHit(rank=i + 1, passage=p) for i, p in enumerate(ordered)]
+    )
     if ranking == "per-language":
         seen: set[str] = set()
-        hits = [h for h in hits if not (h.passage.lang in seen or seen.add(h.passage.lang))]
+        firsts = []
+        for h in hits:
+            if h.passage.lang not in seen:
+                seen.add(h.passage.lang)
+                firsts.append(h)
+        hits = firsts
         for i, h in enumerate(hits):
             h.rank = i + 1
     return hits
@@ -309,8 +335,7 @@ def sparse_query_vector(encoder: Encoder, text: str) -> SparseVector:
         from indexer.sparse import sparse_vector
     except ImportError as exc:
         raise HybridUnavailableError(
-            f"hybrid (keyword) search needs indexer.sparse, which is not available ({exc}); "
-            "use dense search"
+            f"hybrid (keyword) search needs indexer.sparse, which is not available ({exc}); use dense search"
         ) from None
     return sparse_vector(encoder.tokenizer, text, query=True)
 
@@ -422,11 +447,24 @@ class Searcher:
                     p.similarity = p.score  # dense: the score is the cosine
                 _calibrate(p, baseline)
         t2 = time.perf_counter()
-        return SearchResult(query=query, query_lang=query_lang, hits=hits, offset=req.offset,
-                            has_more=has_more, hybrid=req.hybrid, grouped=req.group_by_doc,
-                            encode_ms=(t1 - t0) * 1000, search_ms=(t2 - t1) * 1000, language=language,
-                            total=total, total_capped=capped, floor=floor, vector=vector,
-                            ranking=req.ranking, language_neutral=self.language_vectors is not None)
+        return SearchResult(
+            query=query,
+            query_lang=query_lang,
+            hits=hits,
+            offset=req.offset,
+            has_more=has_more,
+            hybrid=req.hybrid,
+            grouped=req.group_by_doc,
+            encode_ms=(t1 - t0) * 1000,
+            search_ms=(t2 - t1) * 1000,
+            language=language,
+            total=total,
+            total_capped=capped,
+            floor=floor,
+            vector=vector,
+            ranking=req.ranking,
+            language_neutral=self.language_vectors is not None,
+        )
 
     def search_all(self, req: SearchRequest, cap: int = MAX_POOL) -> SearchResult:
         """Every result of a request (up to `cap`), from the first: what an export holds."""
@@ -446,17 +484,25 @@ class Searcher:
         return robust_location_scale(sample @ np.asarray(vector, dtype=np.float32))
 
     # ---- ranking ----
-    def _ranked(self, vector: np.ndarray, where: models.Filter | None, req: SearchRequest,
-                floor: float | None) -> tuple[list[SearchHit], bool, int | None, bool]:
+    def _ranked(
+        self, vector: np.ndarray, where: models.Filter | None, req: SearchRequest, floor: float | None
+    ) -> tuple[list[SearchHit], bool, int | None, bool]:
         """Dense ranking: (page of hits, has_more, total results when known, total capped)."""
         limit, offset = max(1, req.limit), max(0, req.offset)
         if floor is not None:
             # A floor makes the result list finite: fetch it whole (up to the cap) and count it.
             passages, exhausted = self._above_floor(vector, where, floor)
-            results = group_by_document(passages) if req.group_by_doc else \
-                [SearchHit(rank=i + 1, passage=p) for i, p in enumerate(passages)]
-            return (results[offset:offset + limit], len(results) > offset + limit, len(results),
-                    not exhausted)
+            results = (
+                group_by_document(passages)
+                if req.group_by_doc
+                else [SearchHit(rank=i + 1, passage=p) for i, p in enumerate(passages)]
+            )
+            return (
+                results[offset : offset + limit],
+                len(results) > offset + limit,
+                len(results),
+                not exhausted,
+            )
         if not req.group_by_doc:
             # One extra passage tells the UI whether a next page exists.
             raw = self.store.query(self.collection, vector, where=where, limit=limit + 1, offset=offset)
@@ -469,8 +515,12 @@ class Searcher:
             fast = self._post_filtered(vector, where, pool, need)
             if fast is not None:
                 groups, exhausted = fast
-                return (groups[offset:offset + limit], len(groups) > offset + limit,
-                        len(groups) if exhausted else None, False)
+                return (
+                    groups[offset : offset + limit],
+                    len(groups) > offset + limit,
+                    len(groups) if exhausted else None,
+                    False,
+                )
         while True:
             raw = self.store.query(self.collection, vector, where=where, limit=pool)
             groups = group_by_document([Passage.from_hit(h) for h in raw])
@@ -479,11 +529,17 @@ class Searcher:
                 break
             pool = min(pool * POOL_FACTOR, MAX_POOL)
         total = len(groups) if len(raw) < pool else None
-        return groups[offset:offset + limit], len(groups) > offset + limit, total, False
+        return groups[offset : offset + limit], len(groups) > offset + limit, total, False
 
-    def _arranged(self, vector: np.ndarray, sparse: SparseVector | None, where: models.Filter | None,
-                  req: SearchRequest, query_lang: str, floor: float | None = None
-                  ) -> tuple[list[SearchHit], bool]:
+    def _arranged(
+        self,
+        vector: np.ndarray,
+        sparse: SparseVector | None,
+        where: models.Filter | None,
+        req: SearchRequest,
+        query_lang: str,
+        floor: float | None = None,
+    ) -> tuple[list[SearchHit], bool]:
         """`prefer-language` and `per-language`: re-arrange a candidate pool of passages.
 
         The pool grows (like grouping's) until the page is full or the collection is exhausted;
@@ -495,19 +551,21 @@ class Searcher:
         # A cosine floor applies to dense scores only (RRF scores have no absolute scale).
         threshold = floor if sparse is None else None
         while True:
-            raw = self.store.query(self.collection, vector, where=where, limit=pool,
-                                   score_threshold=threshold, sparse=sparse)
+            raw = self.store.query(
+                self.collection, vector, where=where, limit=pool, score_threshold=threshold, sparse=sparse
+            )
             hits = arrange([Passage.from_hit(h) for h in raw], req.ranking, query_lang, req.group_by_doc)
             if len(hits) >= need or len(raw) < pool or pool >= MAX_POOL:
                 break
             pool = min(pool * POOL_FACTOR, MAX_POOL)
-        page = hits[offset:offset + limit]
+        page = hits[offset : offset + limit]
         for i, h in enumerate(page):
             h.rank = offset + i + 1
         return page, len(hits) > offset + limit
 
-    def _above_floor(self, vector: np.ndarray, where: models.Filter | None, floor: float
-                     ) -> tuple[list[Passage], bool]:
+    def _above_floor(
+        self, vector: np.ndarray, where: models.Filter | None, floor: float
+    ) -> tuple[list[Passage], bool]:
         """Every passage (up to MAX_POOL) at or above the cosine floor; True when that is all of them."""
         if where is not None and self.store.kind == "embedded":
             kept = self._post_filter_raw(vector, where, floor, MAX_POOL)
@@ -516,8 +574,9 @@ class Searcher:
         raw = self.store.query(self.collection, vector, where=where, limit=MAX_POOL, score_threshold=floor)
         return [Passage.from_hit(h) for h in raw], len(raw) < MAX_POOL
 
-    def _post_filter_raw(self, vector: np.ndarray, where: models.Filter, floor: float | None, need: int
-                         ) -> list[Hit] | None:
+    def _post_filter_raw(
+        self, vector: np.ndarray, where: models.Filter, floor: float | None, need: int
+    ) -> list[Hit] | None:
         """Embedded-store fast path: rank unfiltered, then filter the top passages in Python.
 
         Local-mode Qdrant evaluates a filter in Python on *every* payload (≈25 µs each: 2.5 s at
@@ -539,8 +598,9 @@ class Searcher:
             return kept
         return None
 
-    def _post_filtered(self, vector: np.ndarray, where: models.Filter, pool: int,
-                       need: int) -> tuple[list[SearchHit], bool] | None:
+    def _post_filtered(
+        self, vector: np.ndarray, where: models.Filter, pool: int, need: int
+    ) -> tuple[list[SearchHit], bool] | None:
         """The fast path for grouped pages without a floor (see `_post_filter_raw`): the groups,
         and whether the whole collection was ranked (then they are all there is)."""
         try:
@@ -556,16 +616,23 @@ class Searcher:
                 return groups, len(raw) < depth
         return None
 
-    def _hybrid(self, vector: np.ndarray, sparse: SparseVector, where: models.Filter | None,
-                req: SearchRequest, floor: float | None) -> tuple[list[SearchHit], bool, int | None, bool]:
+    def _hybrid(
+        self,
+        vector: np.ndarray,
+        sparse: SparseVector,
+        where: models.Filter | None,
+        req: SearchRequest,
+        floor: float | None,
+    ) -> tuple[list[SearchHit], bool, int | None, bool]:
         """Dense + keyword fused with RRF; the floor applies to cosine, never to keyword matches."""
         limit, offset = max(1, req.limit), max(0, req.offset)
         need = offset + limit + 1
         pool = min(max(need * POOL_FACTOR, 40), MAX_POOL)
         query = np.asarray(vector, dtype=np.float32)
         while True:
-            raw = self.store.query(self.collection, vector, where=where, limit=pool, sparse=sparse,
-                                   with_vectors=True)
+            raw = self.store.query(
+                self.collection, vector, where=where, limit=pool, sparse=sparse, with_vectors=True
+            )
             passages = [Passage.from_hit(h) for h in raw]
             for p, h in zip(passages, raw, strict=True):
                 if h.vector is not None:
@@ -573,16 +640,20 @@ class Searcher:
             if floor is not None:
                 keep = _keyword_matches(self.encoder, sparse, passages)
                 passages = [p for p in passages if p.id in keep or (p.similarity or 0.0) >= floor]
-            results = group_by_document(passages) if req.group_by_doc else \
-                [SearchHit(rank=i + 1, passage=p) for i, p in enumerate(passages)]
+            results = (
+                group_by_document(passages)
+                if req.group_by_doc
+                else [SearchHit(rank=i + 1, passage=p) for i, p in enumerate(passages)]
+            )
             if len(results) >= need or len(raw) < pool or pool >= MAX_POOL:
                 break
             pool = min(pool * POOL_FACTOR, MAX_POOL)
         total = len(results) if len(raw) < pool else None
-        return results[offset:offset + limit], len(results) > offset + limit, total, False
+        return results[offset : offset + limit], len(results) > offset + limit, total, False
 
-    def more_like_this(self, point_id: str, *, limit: int = 10, same_doc: bool = False,
-                       langs: Sequence[str] = ()) -> list[SearchHit]:
+    def more_like_this(
+        self, point_id: str, *, limit: int = 10, same_doc: bool = False, langs: Sequence[str] = ()
+    ) -> list[SearchHit]:
         """Passages closest to an indexed passage, in any language, grouped by document.
 
         The passage's own document is left out by default: "more like this" is for finding
@@ -594,8 +665,9 @@ class Searcher:
         if origin and not same_doc:
             must_not.append(match_any("doc_id", [origin[0].payload.get("doc_id")]))
         where = build_filter(SearchRequest(query="", langs=langs), extra_must_not=must_not)
-        raw = self.store.recommend(self.collection, point_id, where=where,
-                                   limit=min(limit * POOL_FACTOR, MAX_POOL))
+        raw = self.store.recommend(
+            self.collection, point_id, where=where, limit=min(limit * POOL_FACTOR, MAX_POOL)
+        )
         return group_by_document([Passage.from_hit(h) for h in raw])[:limit]
 
     def more_like_document(self, doc_id: str, *, limit: int = 10) -> list[SearchHit]:
@@ -612,8 +684,9 @@ class Searcher:
         raw = self.store.query(self.collection, centre, where=where, limit=min(limit * POOL_FACTOR, MAX_POOL))
         return group_by_document([Passage.from_hit(h) for h in raw])[:limit]
 
-    def best_sentences(self, vector: np.ndarray, texts: Sequence[str], max_sentences: int = 16
-                       ) -> list[str | None]:
+    def best_sentences(
+        self, vector: np.ndarray, texts: Sequence[str], max_sentences: int = 16
+    ) -> list[str | None]:
         """For each text, its sentence closest to the query vector (None for a single sentence).
 
         Sentence vectors are cached by text, so paging and re-runs do not encode them again.
@@ -642,8 +715,9 @@ class Searcher:
 
     def passages_of(self, doc_id: str, limit: int = 1000) -> list[Passage]:
         """Every passage of one document, in reading order."""
-        hits, _ = self.store.scroll(self.collection, where=models.Filter(must=[
-            match_any("doc_id", [doc_id])]), limit=limit)
+        hits, _ = self.store.scroll(
+            self.collection, where=models.Filter(must=[match_any("doc_id", [doc_id])]), limit=limit
+        )
         return sorted((Passage.from_hit(h) for h in hits), key=lambda p: p.chunk_index)
 
 
@@ -710,8 +784,7 @@ def _keyword_matches(encoder: Encoder, query: SparseVector, passages: Sequence[P
     vectors = sparse_vectors(encoder.tokenizer, [p.text for p in passages])
     overlap = [len(terms & set(v.indices)) for v in vectors]
     best = max(overlap)
-    return {p.id for p, n in zip(passages, overlap, strict=True)
-            if n and (n == len(terms) or n == best)}
+    return {p.id for p, n in zip(passages, overlap, strict=True) if n and (n == len(terms) or n == best)}
 
 
 # ---- export -------------------------------------------------------------------------------
@@ -728,9 +801,26 @@ def to_dataframe(hits: Sequence[SearchHit], *, include_more: bool = False) -> pd
             row.update({f"meta.{k}": str(v) for k, v in p.metadata.items()})
             row["more_passages"] = h.more_count if p is h.passage else None
             rows.append(row)
-    columns = ["rank", "score", "similarity", "z", "weak_match", "lang", "title", "source", "doc_id",
-               "chunk_index", "page", "char_start", "char_end", "text", "id", "doc_lang", "ingested_at",
-               "more_passages"]
+    columns = [
+        "rank",
+        "score",
+        "similarity",
+        "z",
+        "weak_match",
+        "lang",
+        "title",
+        "source",
+        "doc_id",
+        "chunk_index",
+        "page",
+        "char_start",
+        "char_end",
+        "text",
+        "id",
+        "doc_lang",
+        "ingested_at",
+        "more_passages",
+    ]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=columns)
@@ -741,20 +831,30 @@ def to_dataframe(hits: Sequence[SearchHit], *, include_more: bool = False) -> pd
 def describe_request(req: SearchRequest) -> str:
     """The filters of a request in words, for export headers ("" when there are none)."""
     parts = []
-    for name, value in (("languages", ",".join(req.langs)), ("excluded", ",".join(req.exclude_langs)),
-                        ("source prefix", req.source_prefix), ("documents", ",".join(req.doc_ids)),
-                        ("from", req.ingested_from), ("to", req.ingested_to),
-                        ("min score", req.min_score), ("min z", req.min_z),
-                        ("hybrid", "yes" if req.hybrid else None)):
+    for name, value in (
+        ("languages", ",".join(req.langs)),
+        ("excluded", ",".join(req.exclude_langs)),
+        ("source prefix", req.source_prefix),
+        ("documents", ",".join(req.doc_ids)),
+        ("from", req.ingested_from),
+        ("to", req.ingested_to),
+        ("min score", req.min_score),
+        ("min z", req.min_z),
+        ("hybrid", "yes" if req.hybrid else None),
+    ):
         if value not in (None, ""):
             parts.append(f"{name}={value}")
-    parts += [f"{k}={','.join(map(str, v)) if isinstance(v, list | tuple) else v}"
-              for k, v in req.metadata.items() if v not in (None, "", [], ())]
+    parts += [
+        f"{k}={','.join(map(str, v)) if isinstance(v, list | tuple) else v}"
+        for k, v in req.metadata.items()
+        if v not in (None, "", [], ())
+    ]
     return "; ".join(parts)
 
 
-def with_context(frame: pd.DataFrame, query: str, filters: str, exported_at: datetime | None = None
-                 ) -> pd.DataFrame:
+def with_context(
+    frame: pd.DataFrame, query: str, filters: str, exported_at: datetime | None = None
+) -> pd.DataFrame:
     """The table with the query, its filters and the export time on every row: a file says what it is."""
     out = frame.copy()
     out["query"] = query

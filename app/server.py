@@ -35,8 +35,11 @@ def warm_up() -> None:
         encoder.encode_queries(["warm-up"])  # first call builds kernels and caches
         detect_query("warm up the word lists")
     except Exception as exc:  # the pages report the same problem to the user, in words
-        print(f"rosetta: warm-up failed ({exc}); the first visit will show the error", file=sys.stderr,
-              flush=True)
+        print(
+            f"rosetta: warm-up failed ({exc}); the first visit will show the error",
+            file=sys.stderr,
+            flush=True,
+        )
         return
     print(f"rosetta: ready in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
 

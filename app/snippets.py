@@ -60,8 +60,11 @@ def is_stopword(word: str, langs: tuple[str, ...]) -> bool:
         from wordfreq import word_frequency
     except ImportError:  # pragma: no cover - a declared dependency; degrade to no stopwords
         return False
-    return any(word_frequency(word, lang, wordlist="small") >= STOPWORD_FREQ for lang in langs
-               if lang and lang not in NEEDS_SEGMENTER)
+    return any(
+        word_frequency(word, lang, wordlist="small") >= STOPWORD_FREQ
+        for lang in langs
+        if lang and lang not in NEEDS_SEGMENTER
+    )
 
 
 def _stop_langs(*langs: str | None) -> tuple[str, ...]:
@@ -80,7 +83,7 @@ def query_terms(query: str, langs: Iterable[str | None] = ()) -> list[str]:
     for word in WORD.findall(unicodedata.normalize("NFC", query).casefold()):
         if unspaced(word):
             graphemes = regex.findall(r"\X", word)
-            grams = ["".join(graphemes[i:i + 2]) for i in range(len(graphemes) - 1)] or graphemes
+            grams = ["".join(graphemes[i : i + 2]) for i in range(len(graphemes) - 1)] or graphemes
             # Hiragana is grammar here: a pair of it, or one that starts with it ("の満"), is dropped.
             terms.update(g for g in grams if not _HIRAGANA_ONLY.match(g) and not _HIRAGANA_ONLY.match(g[0]))
         elif word.isdigit() or (len(word) >= MIN_TERM_CHARS and not is_stopword(word, stop)):
@@ -98,8 +101,10 @@ def _pattern(terms: tuple[str, ...]) -> regex.Pattern[str] | None:
             parts.append(regex.escape(t))
         elif len(t) >= MIN_STEM and not t.isdigit():
             # The word itself or an inflected form ("Katze" → "Katzen"), never a longer word.
-            parts.append(rf"(?<![\p{{L}}\p{{M}}\p{{N}}]){regex.escape(t)}[\p{{L}}\p{{M}}]{{0,{INFLECTION_CHARS}}}"
-                         rf"(?![\p{{L}}\p{{M}}\p{{N}}])")
+            parts.append(
+                rf"(?<![\p{{L}}\p{{M}}\p{{N}}]){regex.escape(t)}[\p{{L}}\p{{M}}]{{0,{INFLECTION_CHARS}}}"
+                rf"(?![\p{{L}}\p{{M}}\p{{N}}])"
+            )
         else:
             parts.append(rf"(?<![\p{{L}}\p{{M}}\p{{N}}]){regex.escape(t)}(?![\p{{L}}\p{{M}}\p{{N}}])")
     return regex.compile("|".join(parts), regex.IGNORECASE)
@@ -136,8 +141,9 @@ class Marking:
     best_sentence: str | None = None  # the sentence's text, as in the passage
 
 
-def marking_for(query: str, query_lang: str | None, passage_lang: str, *,
-                best_sentence: str | None = None) -> Marking:
+def marking_for(
+    query: str, query_lang: str | None, passage_lang: str, *, best_sentence: str | None = None
+) -> Marking:
     """Terms to mark in a passage of `passage_lang` for a query (whose language may be unknown).
 
     A different language keeps only numbers and terms that do not look like that language's
@@ -175,8 +181,9 @@ def highlight(text: str, query: str, *, enabled: bool = True, marking: Marking |
     if not enabled:
         return _render(text, [], 0, len(text))
     marking = marking or Marking(tuple(query_terms(query)))
-    return _render(text, match_spans(text, marking.terms), 0, len(text),
-                   _sentence_span(text, marking.best_sentence))
+    return _render(
+        text, match_spans(text, marking.terms), 0, len(text), _sentence_span(text, marking.best_sentence)
+    )
 
 
 HEADING = regex.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", regex.M)
@@ -200,8 +207,15 @@ def _sentence_span(text: str, sentence: str | None) -> tuple[int, int] | None:
     return (at, at + len(flat)) if at >= 0 else None
 
 
-def snippet(text: str, query: str, *, enabled: bool = True, width: int = 320, title: str = "",
-            marking: Marking | None = None) -> str:
+def snippet(
+    text: str,
+    query: str,
+    *,
+    enabled: bool = True,
+    width: int = 320,
+    title: str = "",
+    marking: Marking | None = None,
+) -> str:
     """A window of about `width` characters around the best-matching part, as safe HTML.
 
     The window centres on the model's best sentence when given, else on the stretch holding the
@@ -247,8 +261,9 @@ def _densest(text: str, spans: list[tuple[int, int]], width: int) -> int:
     return best_centre
 
 
-def _render(text: str, spans: list[tuple[int, int]], start: int, end: int,
-            sentence: tuple[int, int] | None = None) -> str:
+def _render(
+    text: str, spans: list[tuple[int, int]], start: int, end: int, sentence: tuple[int, int] | None = None
+) -> str:
     if sentence is not None:
         s0, s1 = max(sentence[0], start), min(sentence[1], end)
         sentence = (s0, s1) if s1 > s0 else None

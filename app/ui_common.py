@@ -15,18 +15,19 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from app.search import CORE_FIELDS, Passage, Searcher, SearchHit
+from app.search import Passage, Searcher, SearchHit
+from indexer.schema import PAYLOAD_KEYS
 from indexer.store import (
     CollectionNotFoundError,
-    QdrantStore,
     StoreError,
     VectorStore,
     edge_path,
     open_embedded,
+    open_store,
 )
 from indexer.store.shared import IdleReleasingStore
 from rosetta.models import Encoder, ModelNotFoundError
-from rosetta.settings import Settings, resolve_device
+from rosetta.settings import Settings
 
 T = TypeVar("T")
 # Seconds without a store call before the UI lets go of the embedded store: long enough that
@@ -35,14 +36,46 @@ T = TypeVar("T")
 STORE_IDLE_S = 30.0
 
 LANG_NAMES = {
-    "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan", "cs": "Czech",
-    "da": "Danish", "de": "German", "el": "Greek", "en": "English", "es": "Spanish",
-    "et": "Estonian", "fa": "Persian", "fi": "Finnish", "fr": "French", "he": "Hebrew",
-    "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "id": "Indonesian", "it": "Italian",
-    "ja": "Japanese", "ko": "Korean", "lt": "Lithuanian", "lv": "Latvian", "nl": "Dutch",
-    "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian",
-    "sk": "Slovak", "sl": "Slovenian", "sv": "Swedish", "sw": "Swahili", "th": "Thai",
-    "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese", "zh": "Chinese",
+    "ar": "Arabic",
+    "bg": "Bulgarian",
+    "bn": "Bengali",
+    "ca": "Catalan",
+    "cs": "Czech",
+    "da": "Danish",
+    "de": "German",
+    "el": "Greek",
+    "en": "English",
+    "es": "Spanish",
+    "et": "Estonian",
+    "fa": "Persian",
+    "fi": "Finnish",
+    "fr": "French",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "hr": "Croatian",
+    "hu": "Hungarian",
+    "id": "Indonesian",
+    "it": "Italian",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "lt": "Lithuanian",
+    "lv": "Latvian",
+    "nl": "Dutch",
+    "no": "Norwegian",
+    "pl": "Polish",
+    "pt": "Portuguese",
+    "ro": "Romanian",
+    "ru": "Russian",
+    "sk": "Slovak",
+    "sl": "Slovenian",
+    "sv": "Swedish",
+    "sw": "Swahili",
+    "th": "Thai",
+    "tr": "Turkish",
+    "uk": "Ukrainian",
+    "ur": "Urdu",
+    "vi": "Vietnamese",
+    "zh": "Chinese",
     "und": "undetermined",
 }
 
@@ -69,28 +102,42 @@ def _close_store(store: VectorStore) -> None:
     store.close()
 
 
+# The cached resources are keyed by the settings that decide them (as JSON: hashable), so tests
+# and a changed setting get the right one; they are built by the same functions as the CLI's.
+STORE_KEYS = {
+    "qdrant_url",
+    "qdrant_api_key",
+    "qdrant_prefer_grpc",
+    "qdrant_grpc_port",
+    "qdrant_timeout",
+    "data_dir",
+}
+ENCODER_KEYS = {"model", "cache_dir", "device", "precision", "encoder_backend"}
+
+
 @st.cache_resource(show_spinner="Opening the vector store…", on_release=_close_store)
-def _store(qdrant_url: str | None, path: str, api_key: str | None, grpc: bool, timeout: float
-           ) -> VectorStore:
-    # Keyed by where the store is, so tests (and a changed setting) get the right one.
-    if qdrant_url:
-        return QdrantStore.server(qdrant_url, api_key, prefer_grpc=grpc, timeout=timeout)
-    return IdleReleasingStore(lambda: open_embedded(Path(path)), kind="edge",
-                              location=str(edge_path(Path(path))), idle_s=STORE_IDLE_S)
+def _store(key: str) -> VectorStore:
+    cfg = Settings.model_validate_json(key)
+    if cfg.qdrant_url:
+        return open_store(cfg)
+    # Embedded: opened on use and released when idle, so a CLI run can take its turn.
+    path = Path(cfg.data_dir)
+    return IdleReleasingStore(
+        lambda: open_embedded(path), kind="edge", location=str(edge_path(path)), idle_s=STORE_IDLE_S
+    )
 
 
 @st.cache_resource(show_spinner="Loading the multilingual model (first time only, a few seconds)…")
-def _encoder(model: str, models_dir: str, device: str, precision: str, backend: str) -> Encoder:
-    return Encoder.load(model, Path(models_dir), resolve_device(device), precision, backend)
+def _encoder(key: str) -> Encoder:
+    return Encoder.from_settings(Settings.model_validate_json(key))
 
 
 def get_store(cfg: Settings) -> VectorStore:
-    return _store(cfg.qdrant_url, str(cfg.data_dir), cfg.qdrant_api_key, cfg.qdrant_prefer_grpc,
-                  cfg.qdrant_timeout)
+    return _store(cfg.model_dump_json(include=STORE_KEYS))
 
 
 def get_encoder(cfg: Settings) -> Encoder:
-    return _encoder(cfg.model, str(cfg.models_dir), cfg.device, cfg.precision, cfg.encoder_backend)
+    return _encoder(cfg.model_dump_json(include=ENCODER_KEYS))
 
 
 def guarded(fn: Callable[[], T]) -> T:
@@ -114,8 +161,13 @@ def choose_collection(store: VectorStore, cfg: Settings) -> str:
     options = names if default in names else [default, *names]
     current = st.session_state.get("collection", default)
     index = options.index(current) if current in options else 0
-    return st.sidebar.selectbox("Collection", options, index=index, key="collection",
-                                help="Qdrant collection to search; `rosetta index --collection` makes more.")
+    return st.sidebar.selectbox(
+        "Collection",
+        options,
+        index=index,
+        key="collection",
+        help="Qdrant collection to search; `rosetta index --collection` makes more.",
+    )
 
 
 def collection_count(store: VectorStore, collection: str) -> int:
@@ -153,10 +205,13 @@ def _metadata_fields(_store: VectorStore, collection: str, points: int) -> dict[
     hits, _ = _store.scroll(collection, limit=256)
     keys: set[str] = set()
     for h in hits:
-        keys.update(k for k, v in Passage.from_hit(h).metadata.items()
-                    if isinstance(v, str | int | bool) and not k.startswith("_"))
+        keys.update(
+            k
+            for k, v in Passage.from_hit(h).metadata.items()
+            if isinstance(v, str | int | bool) and not k.startswith("_")
+        )
     fields: dict[str, list[str]] = {}
-    for key in sorted(keys - set(CORE_FIELDS)):
+    for key in sorted(keys - PAYLOAD_KEYS):
         try:
             values = _store.facet(collection, key, limit=MAX_FACET_VALUES + 1)
         except StoreError:

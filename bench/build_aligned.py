@@ -40,8 +40,13 @@ def main() -> None:
             sha = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
             runs.append({"seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "sha256": sha})
             print(f"build {i + 1}: {wall:.1f} s wall, {cpu:.1f} s CPU, sha256 {sha[:16]}")
-    result = {"model": NAME, "runs": runs, "identical": runs[0]["sha256"] == runs[1]["sha256"],
-              "cpu_flags": cpu_flags(), "note": "shared 2-core machine; base conversion not included"}
+    result = {
+        "model": NAME,
+        "runs": runs,
+        "identical": runs[0]["sha256"] == runs[1]["sha256"],
+        "cpu_flags": cpu_flags(),
+        "note": "shared 2-core machine; base conversion not included",
+    }
     (ROOT / "bench/results/build_aligned.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"identical: {result['identical']}")
 

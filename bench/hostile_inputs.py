@@ -53,19 +53,32 @@ class Outcome:
 
     @property
     def clean(self) -> bool:
-        return (not self.traceback and not self.checks_failed and self.data_lost == 0
-                and all(code == self.expected_exit for code in self.exit_codes[-1:]))
+        return (
+            not self.traceback
+            and not self.checks_failed
+            and self.data_lost == 0
+            and all(code == self.expected_exit for code in self.exit_codes[-1:])
+        )
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 180.0, stdin: bytes | None = None,
-        interrupt_when: Callable[[int], bool] | None = None) -> tuple[int, str, float, float]:
+def run(
+    args: list[str],
+    env: dict[str, str],
+    timeout: float = 180.0,
+    stdin: bytes | None = None,
+    interrupt_when: Callable[[int], bool] | None = None,
+) -> tuple[int, str, float, float]:
     """(exit code, stdout+stderr, seconds, max RSS MB) of `rosetta ARGS` as a real subprocess."""
     started = time.perf_counter()
     # cwd: the case's folder, so that only PYTHONPATH (--code) decides which checkout runs.
-    proc = subprocess.Popen([sys.executable, "-c", "from rosetta.cli import main; main()", *args], env=env,
-                            cwd=Path(env["ROSETTA_DATA_DIR"]).parent,
-                            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from rosetta.cli import main; main()", *args],
+        env=env,
+        cwd=Path(env["ROSETTA_DATA_DIR"]).parent,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     if stdin is not None:
         assert proc.stdin is not None
         proc.stdin.write(stdin)
@@ -102,8 +115,11 @@ def stored_docs(data_dir: Path, collection: str = "probe") -> dict[str, str]:
     with QdrantStore.embedded(path) as store:
         if not store.exists(collection):
             return {}
-        return {h.payload["doc_id"]: h.payload["text"] for h in store.iterate(collection)
-                if h.payload.get("chunk_index") == 0}
+        return {
+            h.payload["doc_id"]: h.payload["text"]
+            for h in store.iterate(collection)
+            if h.payload.get("chunk_index") == 0
+        }
 
 
 def bomb_docx(paragraphs: int) -> bytes:
@@ -114,8 +130,10 @@ def bomb_docx(paragraphs: int) -> bytes:
     document.add_paragraph("hello")
     document.save(buf)
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for entry in src.infolist():
             data = src.read(entry)
             if entry.filename == "word/document.xml":
@@ -127,8 +145,9 @@ def bomb_docx(paragraphs: int) -> bytes:
 
 
 # ---- the cases: (name, what, body) where body(root, env, outcome) runs the commands ------------
-def _index(root: Path, env: dict[str, str], o: Outcome, *paths: str | Path, extra: tuple[str, ...] = (),
-           **kw) -> str:
+def _index(
+    root: Path, env: dict[str, str], o: Outcome, *paths: str | Path, extra: tuple[str, ...] = (), **kw
+) -> str:
     code, out, secs, rss = run(["index", *map(str, paths), *extra], env, **kw)
     o.exit_codes.append(code)
     o.seconds += secs
@@ -230,14 +249,16 @@ def case_collision_across_runs(root: Path, env, o: Outcome) -> None:
 def case_encodings(root: Path, env, o: Outcome) -> None:
     f = root / "f"
     f.mkdir()
-    (f / "mixed.txt").write_bytes("Grüße aus Köln und viele Grüße.\n".encode()
-                                  + "Café crème et déjà vu à Paris.\n".encode("latin-1"))
+    (f / "mixed.txt").write_bytes(
+        "Grüße aus Köln und viele Grüße.\n".encode() + "Café crème et déjà vu à Paris.\n".encode("latin-1")
+    )
     (f / "utf16.txt").write_bytes("Привет, мир! Как дела сегодня в Москве?".encode("utf-16-le"))
     _index(root, env, o, f)
     docs = stored_docs(root / "data")
     o.good_expected = 2
-    o.good_found = int("crème" in docs.get("mixed.txt", "") and "Köln" in docs.get("mixed.txt", "")) \
-        + int("Москве" in docs.get("utf16.txt", ""))
+    o.good_found = int("crème" in docs.get("mixed.txt", "") and "Köln" in docs.get("mixed.txt", "")) + int(
+        "Москве" in docs.get("utf16.txt", "")
+    )
 
 
 def case_legacy_zoo(root: Path, env, o: Outcome) -> None:
@@ -318,8 +339,12 @@ CASES: list[tuple[str, str, int, Callable[[Path, dict[str, str], Outcome], None]
     ("colliding_files", "index a/x.txt b/x.txt, twice", 0, case_colliding_files),
     ("collision_across_runs", "index A, then index B (same README.md id)", 3, case_collision_across_runs),
     ("encodings", "UTF-8 mixed with latin-1 lines; UTF-16 without BOM", 0, case_encodings),
-    ("legacy_zoo", "corrupt PDF, binary, empty, broken symlink, bad jsonl, no text column, 50 MB, "
-                   "truncated docx", 3, case_legacy_zoo),
+    (
+        "legacy_zoo",
+        "corrupt PDF, binary, empty, broken symlink, bad jsonl, no text column, 50 MB, truncated docx",
+        3,
+        case_legacy_zoo,
+    ),
     ("missing_path", "a path that does not exist next to a good one", 3, case_missing_path),
     ("unlistable_folder", "a subfolder without read permission", 3, case_unlistable_folder),
     ("search_bad_options", "search --min-score nan/inf/1.5, --lang xx", 2, case_search_bad_options),
@@ -331,8 +356,11 @@ def cpu_flags() -> list[str]:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
-                return sorted(f for f in line.split(":", 1)[1].split()
-                              if f in {"avx2", "amx_bf16", "amx_tile"} or f.startswith("avx512"))
+                return sorted(
+                    f
+                    for f in line.split(":", 1)[1].split()
+                    if f in {"avx2", "amx_bf16", "amx_tile"} or f.startswith("avx512")
+                )
     except OSError:
         pass
     return []
@@ -342,8 +370,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--skip", nargs="*", default=[])
-    parser.add_argument("--code", type=Path, default=REPO,
-                        help="Run the CLI from this checkout (e.g. an older commit, for before/after).")
+    parser.add_argument(
+        "--code",
+        type=Path,
+        default=REPO,
+        help="Run the CLI from this checkout (e.g. an older commit, for before/after).",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     outcomes: list[Outcome] = []
@@ -353,8 +385,13 @@ def main() -> None:
             continue
         with tempfile.TemporaryDirectory(prefix=f"probe-{name}-") as tmp:
             root = Path(tmp)
-            env = {**os.environ, "ROSETTA_DATA_DIR": str(root / "data"), "ROSETTA_COLLECTION": "probe",
-                   "COLUMNS": "300", "PYTHONPATH": str(args.code)}
+            env = {
+                **os.environ,
+                "ROSETTA_DATA_DIR": str(root / "data"),
+                "ROSETTA_COLLECTION": "probe",
+                "COLUMNS": "300",
+                "PYTHONPATH": str(args.code),
+            }
             outcome = Outcome(name, what, expected_exit=expected)
             body(root, env, outcome)
         if outcome.skipped:
@@ -362,20 +399,37 @@ def main() -> None:
             skipped.append({"name": name, "why": outcome.skipped})
             continue
         outcomes.append(outcome)
-        print(f"{'ok  ' if outcome.clean else 'FAIL'} {name:24s} exit {outcome.exit_codes} "
-              f"(want {expected}) {outcome.seconds:6.1f} s {outcome.max_rss_mb:7.0f} MB "
-              f"lost {outcome.data_lost} {'; '.join(outcome.checks_failed)}", flush=True)
+        print(
+            f"{'ok  ' if outcome.clean else 'FAIL'} {name:24s} exit {outcome.exit_codes} "
+            f"(want {expected}) {outcome.seconds:6.1f} s {outcome.max_rss_mb:7.0f} MB "
+            f"lost {outcome.data_lost} {'; '.join(outcome.checks_failed)}",
+            flush=True,
+        )
     clean = sum(o.clean for o in outcomes)
     lost = sum(o.data_lost for o in outcomes)
     print(f"\n{len(outcomes)} cases: {clean} handled cleanly, {lost} good documents lost")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "code": str(args.code), "cases": len(outcomes), "handled_cleanly": clean, "good_documents_lost": lost,
-        "skipped": skipped,
-        "outcomes": [{**asdict(o), "clean": o.clean, "data_lost": o.data_lost} for o in outcomes],
-        "machine": {"cpus": os.cpu_count(), "cpu_flags": cpu_flags(), "python": platform.python_version(),
-                    "note": "2 CPU cores shared with other jobs; seconds include model loading"},
-    }, indent=2, ensure_ascii=False) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "code": str(args.code),
+                "cases": len(outcomes),
+                "handled_cleanly": clean,
+                "good_documents_lost": lost,
+                "skipped": skipped,
+                "outcomes": [{**asdict(o), "clean": o.clean, "data_lost": o.data_lost} for o in outcomes],
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "cpu_flags": cpu_flags(),
+                    "python": platform.python_version(),
+                    "note": "2 CPU cores shared with other jobs; seconds include model loading",
+                },
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

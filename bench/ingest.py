@@ -38,13 +38,21 @@ VARIANTS = {
     "onnx-fp32": ("onnx", "fp32"),
     "onnx-int8": ("onnx-int8", "fp32"),
 }
-QUERIES = ["how do plants grow", "Wie spät ist es?", "¿Dónde está la estación de tren?",
-           "prix de l'électricité en hiver", "学习外语的最好方法", "погода на завтра",
-           "best way to learn a language", "symptoms of the flu"]
+QUERIES = [
+    "how do plants grow",
+    "Wie spät ist es?",
+    "¿Dónde está la estación de tren?",
+    "prix de l'électricité en hiver",
+    "学习外语的最好方法",
+    "погода на завтра",
+    "best way to learn a language",
+    "symptoms of the flu",
+]
 
 
-def build_corpus(folder: Path, sentences: int, languages: int, per_doc: int, rounds: int,
-                 seed: int = 0) -> list[Path]:
+def build_corpus(
+    folder: Path, sentences: int, languages: int, per_doc: int, rounds: int, seed: int = 0
+) -> list[Path]:
     """Write documents of `per_doc` sentences each into `rounds` folders (languages split between
     them, so document ids never collide); returns the folders."""
     rng = random.Random(seed)
@@ -60,7 +68,7 @@ def build_corpus(folder: Path, sentences: int, languages: int, per_doc: int, rou
         target = folders[k % rounds] / lang
         target.mkdir(parents=True, exist_ok=True)
         for i in range(0, len(lines), per_doc):
-            (target / f"{i // per_doc:04d}.txt").write_text(" ".join(lines[i:i + per_doc]) + "\n")
+            (target / f"{i // per_doc:04d}.txt").write_text(" ".join(lines[i : i + per_doc]) + "\n")
     return folders
 
 
@@ -77,8 +85,7 @@ def query_p50_ms(encoder, repeats: int) -> float:
     saved_threads, saved_runner = torch.get_num_threads(), encoder.runner
     torch.set_num_threads(1)
     if saved_runner is not None:
-        encoder.runner = OnnxRunner(saved_runner.path, encoder.tokenizer,
-                                    encoder.max_seq_length, threads=1)
+        encoder.runner = OnnxRunner(saved_runner.path, encoder.tokenizer, encoder.max_seq_length, threads=1)
     try:
         encoder.encode_queries(QUERIES[:2])
         times = []
@@ -97,8 +104,12 @@ def main() -> int:
     ap.add_argument("--sentences", type=int, default=2400)
     ap.add_argument("--languages", type=int, default=24)
     ap.add_argument("--per-doc", type=int, default=3)
-    ap.add_argument("--rounds", type=int, default=4,
-                    help="corpus slices; each variant runs pipeline and encoder-only on each slice")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="corpus slices; each variant runs pipeline and encoder-only on each slice",
+    )
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--model", default="multilingual-e5-small")
     ap.add_argument("--variants", default=",".join(VARIANTS))
@@ -122,18 +133,29 @@ def main() -> int:
     if "torch-bf16" in names and resolve_precision("auto", "cpu") != "bf16":
         print("torch-bf16 skipped: bf16 is not native on this CPU")
         names.remove("torch-bf16")
-    encoders = {n: Encoder.load(args.model, settings.models_dir, "cpu", VARIANTS[n][1], VARIANTS[n][0])
-                for n in names}
+    encoders = {
+        n: Encoder.load(args.model, settings.models_dir, "cpu", VARIANTS[n][1], VARIANTS[n][0]) for n in names
+    }
     ref_sha = next(iter(encoders.values())).identity.weights_sha256
     default = choose_backend("auto", "cpu", "fp32", ref_sha, None)
     default_name = {"torch": "torch-fp32", "onnx": "onnx-fp32"}.get(default.backend, default.backend)
-    stats = {n: {"pipeline_s": 0.0, "encoder_s": 0.0, "pipeline_cpu": 0.0, "encoder_cpu": 0.0,
-                 "chunks_added": 0, "failed": 0} for n in names}
+    stats = {
+        n: {
+            "pipeline_s": 0.0,
+            "encoder_s": 0.0,
+            "pipeline_cpu": 0.0,
+            "encoder_cpu": 0.0,
+            "chunks_added": 0,
+            "failed": 0,
+        }
+        for n in names
+    }
     vectors: dict[str, list[np.ndarray]] = {n: [] for n in names}
     n_chunks = n_docs = 0
     with tempfile.TemporaryDirectory(prefix="rosetta-bench-") as tmp:
-        folders = build_corpus(Path(tmp) / "corpus", args.sentences, args.languages, args.per_doc,
-                               args.rounds)
+        folders = build_corpus(
+            Path(tmp) / "corpus", args.sentences, args.languages, args.per_doc, args.rounds
+        )
         store = open_embedded(Path(tmp))
         indexes = {n: Index(store, e, f"bench-{n}", batch_size=args.batch_size) for n, e in encoders.items()}
         for index in indexes.values():
@@ -151,7 +173,7 @@ def main() -> int:
             n_docs += len(docs)
             n_chunks += len(texts)
             # Rotate the order each round so no variant always runs first (or last) in a slice.
-            order = names[r % len(names):] + names[:r % len(names)]
+            order = names[r % len(names) :] + names[: r % len(names)]
             for n in order:
                 st = stats[n]
                 t0, c0 = time.perf_counter(), time.process_time()
@@ -164,8 +186,11 @@ def main() -> int:
                 st["pipeline_cpu"] += time.process_time() - c0
                 st["chunks_added"] += report.chunks_added
                 st["failed"] += len(report.files_failed)
-            print(f"round {r + 1}/{len(folders)}: {len(texts)} chunks; " + ", ".join(
-                f"{n} {stats[n]['pipeline_s']:.0f}/{stats[n]['encoder_s']:.0f} s" for n in names), flush=True)
+            print(
+                f"round {r + 1}/{len(folders)}: {len(texts)} chunks; "
+                + ", ".join(f"{n} {stats[n]['pipeline_s']:.0f}/{stats[n]['encoder_s']:.0f} s" for n in names),
+                flush=True,
+            )
         for n in names:
             stored = store.count(f"bench-{n}")
             assert stats[n]["chunks_added"] == n_chunks == stored, (n, stats[n], n_chunks, stored)
@@ -217,14 +242,20 @@ def main() -> int:
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
-    print(f"corpus: {n_docs} documents, {n_chunks} chunks, {args.languages} languages; "
-          f"load average {result['load_average_1m']} on {result['cpus']} CPUs")
-    print(f"{'variant':12s} {'enc/s':>7s} {'pipe/s':>7s} {'ratio':>6s} {'x pipe':>7s} {'x pipe cpu':>10s} "
-          f"{'q p50 ms':>8s} {'cos min':>7s}")
+    print(
+        f"corpus: {n_docs} documents, {n_chunks} chunks, {args.languages} languages; "
+        f"load average {result['load_average_1m']} on {result['cpus']} CPUs"
+    )
+    print(
+        f"{'variant':12s} {'enc/s':>7s} {'pipe/s':>7s} {'ratio':>6s} {'x pipe':>7s} {'x pipe cpu':>10s} "
+        f"{'q p50 ms':>8s} {'cos min':>7s}"
+    )
     for n, row in rows.items():
-        print(f"{n:12s} {row['encoder_chunks_per_s']:7.1f} {row['pipeline_chunks_per_s']:7.1f} "
-              f"{row['ratio']:6.3f} {row['pipeline_speedup']:7.2f} {row['pipeline_speedup_cpu']:10.2f} "
-              f"{row['query_p50_ms_1thread']:8.1f} {row['cosine_to_torch_fp32']['min']:7.4f}")
+        print(
+            f"{n:12s} {row['encoder_chunks_per_s']:7.1f} {row['pipeline_chunks_per_s']:7.1f} "
+            f"{row['ratio']:6.3f} {row['pipeline_speedup']:7.2f} {row['pipeline_speedup_cpu']:10.2f} "
+            f"{row['query_p50_ms_1thread']:8.1f} {row['cosine_to_torch_fp32']['min']:7.4f}"
+        )
     print(f"default backend: {default_name} ({default.reason})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

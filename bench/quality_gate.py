@@ -44,14 +44,19 @@ def retrieval_set(passages_per_lang: int, seed: int = 0) -> dict[str, list]:
         pairs = [p for p in pairs if len(p) == 2 and len(p[0]) > 20]
         rng.shuffle(pairs)
         for i in range(passages_per_lang):
-            group = pairs[3 * i:3 * i + 3]
+            group = pairs[3 * i : 3 * i + 3]
             xx_passages.append(" ".join(p[1] for p in group))
             en_passages.append(" ".join(p[0] for p in group))
             en_queries.append(group[0][0])
             xx_queries.append(group[0][1])
             langs.append(lang)
-    return {"xx_passages": xx_passages, "en_queries": en_queries, "en_passages": en_passages,
-            "xx_queries": xx_queries, "langs": langs}
+    return {
+        "xx_passages": xx_passages,
+        "en_queries": en_queries,
+        "en_passages": en_passages,
+        "xx_queries": xx_queries,
+        "langs": langs,
+    }
 
 
 def ndcg_at_10(queries: np.ndarray, passages: np.ndarray) -> float:
@@ -69,12 +74,19 @@ def main() -> int:
     ap.add_argument("--passages", type=int, default=150, help="passages per language")
     ap.add_argument("--model", default="multilingual-e5-small")
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--eval-backends", default=None,
-                    help="backends that also run Tatoeba and STS17 (default: all); the others only "
-                         "encode the retrieval set, their scores come from --reference")
-    ap.add_argument("--reference", type=Path, default=None,
-                    help="an earlier result whose Tatoeba/STS17 scores stand in for backends not "
-                         "evaluated here (read when the verdicts are made)")
+    ap.add_argument(
+        "--eval-backends",
+        default=None,
+        help="backends that also run Tatoeba and STS17 (default: all); the others only "
+        "encode the retrieval set, their scores come from --reference",
+    )
+    ap.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="an earlier result whose Tatoeba/STS17 scores stand in for backends not "
+        "evaluated here (read when the verdicts are made)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
@@ -89,7 +101,9 @@ def main() -> int:
     data = retrieval_set(args.passages)
     vectors: dict[str, dict[str, np.ndarray]] = {}
     result: dict = {
-        "model": args.model, "backends": {}, "retrieval_pairs": {},
+        "model": args.model,
+        "backends": {},
+        "retrieval_pairs": {},
         "retrieval": {"languages": RETRIEVAL_LANGS, "passages": len(data["xx_passages"])},
         "gate": {"tatoeba_points": 1.0, "sts17_points": 1.0, "ndcg10_points": 0.5},
         "cpu_flags": sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma", "sse4"))),
@@ -106,16 +120,21 @@ def main() -> int:
             "xx_p": encoder.encode_documents(data["xx_passages"], batch_size=args.batch_size),
             "en_p": encoder.encode_documents(data["en_passages"], batch_size=args.batch_size),
         }
-        result["backends"][backend] = {"identity": encoder.identity.to_dict(),
-                                       "seconds": round(time.perf_counter() - t0, 1)}
+        result["backends"][backend] = {
+            "identity": encoder.identity.to_dict(),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
         if tasks:
-            result["backends"][backend].update({
-                "tatoeba_mean": round(100 * float(np.mean([v["accuracy"] for v in ev["tatoeba"].values()])),
-                                      2),
-                "tatoeba": ev["tatoeba"],
-                "sts17_mean": ev["summary"].get("sts17_mean"),
-                "sts17": ev["sts17"],
-            })
+            result["backends"][backend].update(
+                {
+                    "tatoeba_mean": round(
+                        100 * float(np.mean([v["accuracy"] for v in ev["tatoeba"].values()])), 2
+                    ),
+                    "tatoeba": ev["tatoeba"],
+                    "sts17_mean": ev["summary"].get("sts17_mean"),
+                    "sts17": ev["sts17"],
+                }
+            )
         for qb in vectors:
             for pb in vectors:
                 if f"{qb}->{pb}" in result["retrieval_pairs"]:
@@ -126,8 +145,10 @@ def main() -> int:
                     "xx_query_to_en_passage": round(ndcg_at_10(q["xx_q"], p["en_p"]), 2),
                 }
         b = result["backends"][backend]
-        print(f"{backend}: tatoeba {b.get('tatoeba_mean')}, sts17 {b.get('sts17_mean')} ({b['seconds']} s)",
-              flush=True)
+        print(
+            f"{backend}: tatoeba {b.get('tatoeba_mean')}, sts17 {b.get('sts17_mean')} ({b['seconds']} s)",
+            flush=True,
+        )
         _merge_reference(result, args.reference, eval_backends)
         _verdicts(result)
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -143,8 +164,10 @@ def _merge_reference(result: dict, reference: Path | None, evaluated: set[str]) 
     earlier = json.loads(reference.read_text())["backends"]
     for name, entry in result["backends"].items():
         if name not in evaluated and name in earlier:
-            entry.update({k: v for k, v in earlier[name].items() if k.startswith(("tatoeba", "sts17"))},
-                         scores_from=reference.name)
+            entry.update(
+                {k: v for k, v in earlier[name].items() if k.startswith(("tatoeba", "sts17"))},
+                scores_from=reference.name,
+            )
 
 
 def _verdicts(result: dict) -> None:
@@ -164,8 +187,11 @@ def _verdicts(result: dict) -> None:
         if qb == pb and "tatoeba_mean" in b and "tatoeba_mean" in ref:
             entry["tatoeba_delta"] = round(b["tatoeba_mean"] - ref["tatoeba_mean"], 2)
             entry["sts17_delta"] = round(b["sts17_mean"] - ref["sts17_mean"], 2)
-            ok = ok and entry["tatoeba_delta"] >= -gate["tatoeba_points"] \
+            ok = (
+                ok
+                and entry["tatoeba_delta"] >= -gate["tatoeba_points"]
                 and entry["sts17_delta"] >= -gate["sts17_points"]
+            )
         entry["pass"] = ok
         verdicts[name] = entry
     result["verdicts"] = verdicts

@@ -82,8 +82,11 @@ def main() -> None:
     if "finder" in parts:
         finder_result = measure_finder(encoder, args, rng)
     result = {
-        "benchmark": "relevance", "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": encoder.identity.describe(), "machine": platform.machine(), "cpu_flags": cpu_flags(),
+        "benchmark": "relevance",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": encoder.identity.describe(),
+        "machine": platform.machine(),
+        "cpu_flags": cpu_flags(),
         "note": "CPU shared with other jobs; quality numbers are deterministic (seed 0), time is not",
         "seconds": round(time.perf_counter() - t0, 1),
         "calibration": calibration,
@@ -98,14 +101,17 @@ def measure_calibration(encoder: Encoder, args: argparse.Namespace, rng: random.
     for lang in LANGS:
         pairs = read_pairs(args.eval_dir, lang)
         rng.shuffle(pairs)
-        inside, outside = pairs[:args.per_lang], pairs[args.per_lang:args.per_lang + 25]
+        inside, outside = pairs[: args.per_lang], pairs[args.per_lang : args.per_lang + 25]
         for foreign, english in inside:
             answers.append((english, len(corpus)))
             corpus.append(foreign)
         unrelated += [english for _, english in outside]
-    nonsense = ["".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(4, 9)))
-                + " " + "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 8)))
-                for _ in range(60)]
+    nonsense = [
+        "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(4, 9)))
+        + " "
+        + "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 8)))
+        for _ in range(60)
+    ]
     nonsense += [" ".join(str(rng.randint(10, 99999)) for _ in range(2)) for _ in range(40)]
     docs = encoder.encode_documents(corpus)
     sample = docs[rng.sample(range(len(docs)), 512)]
@@ -123,16 +129,27 @@ def measure_calibration(encoder: Encoder, args: argparse.Namespace, rng: random.
     nonsense_top = zs(encoder.encode_queries(nonsense)).max(axis=1)
     unrelated_top = zs(encoder.encode_queries(unrelated)).max(axis=1)
     calibration = {
-        "corpus": len(corpus), "queries_with_answer": len(queries), "nonsense_queries": len(nonsense),
-        "unrelated_queries": len(unrelated), "answer_is_top1": round(answer_rank1, 3),
+        "corpus": len(corpus),
+        "queries_with_answer": len(queries),
+        "nonsense_queries": len(nonsense),
+        "unrelated_queries": len(unrelated),
+        "answer_is_top1": round(answer_rank1, 3),
         "answer_z_percentiles": {p: round(float(np.percentile(answer_z, p)), 2) for p in (5, 10, 25, 50)},
-        "nonsense_top_z_percentiles": {p: round(float(np.percentile(nonsense_top, p)), 2)
-                                       for p in (50, 90, 95, 99, 100)},
-        "unrelated_top_z_percentiles": {p: round(float(np.percentile(unrelated_top, p)), 2)
-                                        for p in (50, 90, 100)},
-        "by_cut": [{"z": z, "answers_kept": round(float(np.mean(answer_z >= z)), 3),
-                    "nonsense_with_any_hit": round(float(np.mean(nonsense_top >= z)), 3),
-                    "unrelated_with_any_hit": round(float(np.mean(unrelated_top >= z)), 3)} for z in Z_CUTS],
+        "nonsense_top_z_percentiles": {
+            p: round(float(np.percentile(nonsense_top, p)), 2) for p in (50, 90, 95, 99, 100)
+        },
+        "unrelated_top_z_percentiles": {
+            p: round(float(np.percentile(unrelated_top, p)), 2) for p in (50, 90, 100)
+        },
+        "by_cut": [
+            {
+                "z": z,
+                "answers_kept": round(float(np.mean(answer_z >= z)), 3),
+                "nonsense_with_any_hit": round(float(np.mean(nonsense_top >= z)), 3),
+                "unrelated_with_any_hit": round(float(np.mean(unrelated_top >= z)), 3),
+            }
+            for z in Z_CUTS
+        ],
     }
 
     return calibration
@@ -148,21 +165,27 @@ def measure_finder(encoder: Encoder, args: argparse.Namespace, rng: random.Rando
     true_pairs = shared[:n]
     used = {d for d, _ in true_pairs} | {j for _, j in true_pairs}
     extra_de = [(d, e) for d, e in de if d not in used][:n]
-    extra_ja = [(j, e) for j, e in ja if j not in used][n:2 * n]
+    extra_ja = [(j, e) for j, e in ja if j not in used][n : 2 * n]
     english_of = {foreign: eng for foreign, eng in de + ja}
     side_de = [d for d, _ in true_pairs] + [d for d, _ in extra_de]
     side_ja = [j for _, j in true_pairs] + [j for j, _ in extra_ja]
     # A pair is right when both sides translate the same English sentence (distractors included).
-    truth = {(i, j) for i, d in enumerate(side_de) for j, x in enumerate(side_ja)
-             if english_of[d] == english_of[x]}
+    truth = {
+        (i, j) for i, d in enumerate(side_de) for j, x in enumerate(side_ja) if english_of[d] == english_of[x]
+    }
     xa, xb = encoder.encode_documents(side_de), encoder.encode_documents(side_ja)
     finder = []
     for margin in MARGINS:
         mined = mine(xa, xb, k=4, mode="intersection", threshold=margin)
         good = sum((p.src, p.tgt) in truth for p in mined)
-        finder.append({"min_margin": margin, "pairs": len(mined),
-                       "precision": round(good / len(mined), 3) if mined else None,
-                       "recall": round(good / len(truth), 3)})
+        finder.append(
+            {
+                "min_margin": margin,
+                "pairs": len(mined),
+                "precision": round(good / len(mined), 3) if mined else None,
+                "recall": round(good / len(truth), 3),
+            }
+        )
     return {"true_pairs": len(truth), "sentences_per_side": len(side_de), "by_margin": finder}
 
 

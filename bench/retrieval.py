@@ -37,8 +37,9 @@ def cpu_flags() -> list[str]:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return []
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
-                  if line.startswith("flags")), [])
+    flags = next(
+        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []
+    )
     return sorted(f for f in flags if f == "avx2" or f.startswith(("avx512", "amx")))
 
 
@@ -53,17 +54,27 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/retrieval")
     args = parser.parse_args()
     settings = Settings()
-    encoder = Encoder.load(settings.model, settings.models_dir, resolve_device(settings.device),
-                           args.precision)
+    encoder = Encoder.load(
+        settings.model, settings.models_dir, resolve_device(settings.device), args.precision
+    )
     started = time.perf_counter()
-    result = evaluate_retrieval(CachedEmbedder(encoder, args.cache_dir, settings.batch_size), args.parallel,
-                                n_docs=args.docs, n_distractors=args.distractors, pairs=args.pairs)
-    result.update({
-        "model": encoder.identity.to_dict(), "precision": encoder.precision,
-        "seconds": round(time.perf_counter() - started, 1), "cpu_flags": cpu_flags(),
-        "machine": f"{platform.machine()}, {platform.processor() or '?'}; shared by several jobs",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    })
+    result = evaluate_retrieval(
+        CachedEmbedder(encoder, args.cache_dir, settings.batch_size),
+        args.parallel,
+        n_docs=args.docs,
+        n_distractors=args.distractors,
+        pairs=args.pairs,
+    )
+    result.update(
+        {
+            "model": encoder.identity.to_dict(),
+            "precision": encoder.precision,
+            "seconds": round(time.perf_counter() - started, 1),
+            "cpu_flags": cpu_flags(),
+            "machine": f"{platform.machine()}, {platform.processor() or '?'}; shared by several jobs",
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    )
     table = markdown(result)
     print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +83,8 @@ def main() -> None:
         f"# Language-agnostic retrieval ({encoder.identity.describe()}, {encoder.precision})\n\n"
         f"{len(result['langs'])} languages ({', '.join(result['langs'])}), {result['documents']} documents, "
         f"{result['queries']} queries, language vectors from {result['pairs_per_language']} pairs per "
-        f"language.\n{table}\n")
+        f"language.\n{table}\n"
+    )
 
 
 if __name__ == "__main__":

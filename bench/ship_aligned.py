@@ -28,14 +28,16 @@ def _mean(values: list[float]) -> float | None:
 
 def scores(before: dict, after: dict, trained: list[str]) -> dict[str, dict[str, float | None]]:
     """The numbers `rosetta models list` shows, each as {base, aligned}."""
+
     def pick(res: dict) -> dict[str, float | None]:
         tat = res.get("tatoeba", {})
         sts17 = res.get("sts17", {})
         stsb = res.get("stsb", {})
         out = {
             "Tatoeba(6)": _mean([100 * tat[k]["accuracy"] for k in TATOEBA6 if k in tat]),
-            f"Tatoeba({len([k for k in trained if k in tat])} trained)":
-                _mean([100 * tat[k]["accuracy"] for k in trained if k in tat]),
+            f"Tatoeba({len([k for k in trained if k in tat])} trained)": _mean(
+                [100 * tat[k]["accuracy"] for k in trained if k in tat]
+            ),
             "STS17 cross": _mean([sts17[k]["spearman"] for k in ("en-ar", "en-tr", "es-en") if k in sts17]),
         }
         for k in ("en-en", "es-es", "ar-ar"):
@@ -71,8 +73,9 @@ def main(run_dir: Path) -> None:
     }
     target.with_suffix(".json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     for ext in ("json", "md"):
-        shutil.copyfile(run_dir / f"training_report.{ext}",
-                        ROOT / "bench/results" / f"training_report_aligned.{ext}")
+        shutil.copyfile(
+            run_dir / f"training_report.{ext}", ROOT / "bench/results" / f"training_report_aligned.{ext}"
+        )
     print(json.dumps(card["scores"], indent=2))
 
 

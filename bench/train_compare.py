@@ -36,8 +36,11 @@ def comparison_rows(columns: dict[str, dict[str, Any]]) -> list[str]:
     for pair in ("en-en", "es-es", "ar-ar", "en-ar", "en-tr", "es-en"):
         vals = [str(r["sts17"][pair]["spearman"]) for r in columns.values()]
         rows.append(f"| sts17 {pair} | " + " | ".join(vals) + " |")
-    rows.append(f"| Tatoeba mean {'/'.join(ISSUE7_LANGS)} | "
-                + " | ".join(str(tatoeba6(r)) for r in columns.values()) + " |")
+    rows.append(
+        f"| Tatoeba mean {'/'.join(ISSUE7_LANGS)} | "
+        + " | ".join(str(tatoeba6(r)) for r in columns.values())
+        + " |"
+    )
     return rows
 
 
@@ -47,8 +50,10 @@ def mining_rows(lines: list[dict[str, Any]]) -> list[str]:
         res = line["eval"]
         for lang, m in res["mining"].items():
             acc = 100 * res["tatoeba"][lang]["accuracy"]
-            rows.append(f"| {line['name']} | {lang} | {acc:.1f} | {100 * m['precision']:.1f} | "
-                        f"{100 * m['recall']:.1f} | {100 * m['f1']:.1f} |")
+            rows.append(
+                f"| {line['name']} | {lang} | {acc:.1f} | {100 * m['precision']:.1f} | "
+                f"{100 * m['recall']:.1f} | {100 * m['f1']:.1f} |"
+            )
     return rows
 
 
@@ -65,25 +70,41 @@ def main() -> None:
     for name, rep in mse.items():
         # Batches without repeated texts may leave a few pairs of an epoch unused: allow 1%.
         if abs(rep["run"]["pairs_seen"] - rank["run"]["pairs_seen"]) > 0.01 * rank["run"]["pairs_seen"]:
-            raise SystemExit(f"{name}: {rep['run']['pairs_seen']} pairs seen vs {rank['run']['pairs_seen']}: "
-                             "not the same budget")
+            raise SystemExit(
+                f"{name}: {rep['run']['pairs_seen']} pairs seen vs {rank['run']['pairs_seen']}: "
+                "not the same budget"
+            )
     rank["compared_to"] = {n: {"after": r["after"], "config": r["config"]} for n, r in mse.items()}
-    columns = {"before": rank["before"], **{n: r["after"] for n, r in mse.items()},
-               "mse+ranking": rank["after"]}
-    rank["issue7_tatoeba_mean"] = {"langs": ISSUE7_LANGS, **{n: tatoeba6(r) for n, r in columns.items()},
-                                   "published_multilingual_e5_small": PUBLISHED_E5_SMALL_T6}
+    columns = {
+        "before": rank["before"],
+        **{n: r["after"] for n, r in mse.items()},
+        "mse+ranking": rank["after"],
+    }
+    rank["issue7_tatoeba_mean"] = {
+        "langs": ISSUE7_LANGS,
+        **{n: tatoeba6(r) for n, r in columns.items()},
+        "published_multilingual_e5_small": PUBLISHED_E5_SMALL_T6,
+    }
     lines = args.mining.read_text().splitlines() if args.mining else []
     mining = [json.loads(ln) for ln in lines if ln.strip()]
     if mining:
         rank["mining"] = {line["name"]: line["eval"]["mining"] for line in mining}
     _, md = write_report(rank, load_published(EVAL_DIR), args.ranking.with_suffix(""), title=args.title)
-    extra = ["", "## Against MSE-only runs at the same budget (same data, steps, batch)", "",
-             *comparison_rows(columns), "",
-             "Published fp32 multilingual-e5-small on the same six Tatoeba languages: "
-             f"{PUBLISHED_E5_SMALL_T6}."]
+    extra = [
+        "",
+        "## Against MSE-only runs at the same budget (same data, steps, batch)",
+        "",
+        *comparison_rows(columns),
+        "",
+        f"Published fp32 multilingual-e5-small on the same six Tatoeba languages: {PUBLISHED_E5_SMALL_T6}.",
+    ]
     if mining:
-        extra += ["", "## Bitext mining on Tatoeba (English side shuffled; margin, intersection, ≥ 1.0)", "",
-                  *mining_rows(mining)]
+        extra += [
+            "",
+            "## Bitext mining on Tatoeba (English side shuffled; margin, intersection, ≥ 1.0)",
+            "",
+            *mining_rows(mining),
+        ]
     md.write_text(md.read_text() + "\n".join(extra) + "\n")
 
 

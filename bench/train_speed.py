@@ -30,11 +30,16 @@ LANGS = ["de", "es", "fr", "it", "ar", "tr", "zh", "ru"]
 def random_batches(n: int, batch_size: int, seed: int) -> list[list[int]]:
     order = list(range(n))
     random.Random(seed).shuffle(order)
-    return [order[k:k + batch_size] for k in range(0, n - batch_size + 1, batch_size)]
+    return [order[k : k + batch_size] for k in range(0, n - batch_size + 1, batch_size)]
 
 
-def run(model: torch.nn.Module, english: list[str], translation: list[str], batches: list[list[int]],
-        precision: str) -> float:
+def run(
+    model: torch.nn.Module,
+    english: list[str],
+    translation: list[str],
+    batches: list[list[int]],
+    precision: str,
+) -> float:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-5)
     target = torch.randn(1, model.get_embedding_dimension(), generator=torch.Generator().manual_seed(0))
@@ -59,13 +64,25 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    data = load_parallel([source_from_spec(str(DATA), LANGS)], langs=LANGS,
-                         max_pairs_per_lang=args.pairs // len(LANGS), max_chars=250, heldout_per_lang=0)
+    data = load_parallel(
+        [source_from_spec(str(DATA), LANGS)],
+        langs=LANGS,
+        max_pairs_per_lang=args.pairs // len(LANGS),
+        max_chars=250,
+        heldout_per_lang=0,
+    )
     english = ["query: " + p.english for p in data.train]
     translation = ["query: " + p.translation for p in data.train]
-    model, _ = build_student("multilingual-e5-small", Settings().models_dir, "cpu", target_dim=384,
-                             normalized_target=False, freeze_embeddings=True, max_seq_length=64,
-                             freeze_layers=6)
+    model, _ = build_student(
+        "multilingual-e5-small",
+        Settings().models_dir,
+        "cpu",
+        target_dim=384,
+        normalized_target=False,
+        freeze_embeddings=True,
+        max_seq_length=64,
+        freeze_layers=6,
+    )
     columns = Dataset.from_dict({"english": english, "translation": translation})
     grouped = list(LengthGroupedBatchSampler(columns, args.batch_size, drop_last=True, seed=0))
     plain = random_batches(len(english), args.batch_size, 0)
@@ -80,8 +97,13 @@ def main() -> None:
     ratios = {k: round(v / base, 2) for k, v in results.items()}
     print("speed-up over fp32/random: " + ", ".join(f"{k} ×{v}" for k, v in ratios.items()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    summary = {"pairs": len(english), "batch_size": args.batch_size, "threads": args.threads,
-               "pairs_per_second": results, "speedup": ratios}
+    summary = {
+        "pairs": len(english),
+        "batch_size": args.batch_size,
+        "threads": args.threads,
+        "pairs_per_second": results,
+        "speedup": ratios,
+    }
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
 
 

@@ -46,8 +46,9 @@ class ChunkConfig:
 class Chunker:
     """Split texts into chunks that fit the model (prefix and special tokens included)."""
 
-    def __init__(self, tokenizer: Any, model_max_tokens: int, config: ChunkConfig = ChunkConfig(),
-                 prefix: str = "") -> None:
+    def __init__(
+        self, tokenizer: Any, model_max_tokens: int, config: ChunkConfig = ChunkConfig(), prefix: str = ""
+    ) -> None:
         self.tokenizer = tokenizer
         reserved = len(tokenizer(prefix, add_special_tokens=True)["input_ids"]) + SAFETY_TOKENS
         self.budget = max(8, min(config.max_tokens, model_max_tokens - reserved))
@@ -81,8 +82,13 @@ class Chunker:
 
     def _offsets(self, text: str) -> list[tuple[int, int]]:
         blocks = _blocks(text)
-        enc = self.tokenizer([text[a:b] for a, b in blocks], add_special_tokens=False,
-                             return_offsets_mapping=True, return_attention_mask=False, verbose=False)
+        enc = self.tokenizer(
+            [text[a:b] for a, b in blocks],
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            verbose=False,
+        )
         offsets: list[tuple[int, int]] = []
         for (base, _), block_offsets in zip(blocks, enc["offset_mapping"], strict=True):
             offsets.extend((base + s, base + e) for s, e in block_offsets if e > s)
@@ -91,8 +97,11 @@ class Chunker:
     def _cut(self, prio: list[int], start: int) -> int:
         """End (exclusive) of the chunk starting at token `start`: the last best break in budget."""
         limit = start + self.budget
-        for level, floor in ((PARAGRAPH, start + self.budget // 2), (SENTENCE, start + self.budget // 2),
-                             (WORD, start + 1)):
+        for level, floor in (
+            (PARAGRAPH, start + self.budget // 2),
+            (SENTENCE, start + self.budget // 2),
+            (WORD, start + 1),
+        ):
             for j in range(limit, floor - 1, -1):
                 if prio[j] >= level:
                     return j

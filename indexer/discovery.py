@@ -29,8 +29,9 @@ def glob_spec(patterns: Sequence[str]) -> pathspec.PathSpec | None:
     """
     if not patterns:
         return None
-    lines = [p if p.startswith(("/", "**/", "!")) or "/" not in p.rstrip("/") else f"**/{p}"
-             for p in patterns]
+    lines = [
+        p if p.startswith(("/", "**/", "!")) or "/" not in p.rstrip("/") else f"**/{p}" for p in patterns
+    ]
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
@@ -58,8 +59,12 @@ def common_root(paths: Iterable[str | Path]) -> Path | None:
     return Path(os.path.commonpath(anchors)) if anchors else None
 
 
-def discover(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: Sequence[str] = (),
-             stdin_name: str = "stdin.txt") -> Discovery:
+def discover(
+    paths: Iterable[str | Path],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    stdin_name: str = "stdin.txt",
+) -> Discovery:
     """Expand `paths` into files. A file's id is its path relative to `common_root(paths)`.
 
     Ids are unique per real file and the same on every run over the same paths. A file reached

@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from indexer.chunking import ChunkConfig, Chunker
 from indexer.discovery import discover
 from indexer.ids import chunk_id, content_hash
@@ -77,9 +79,12 @@ class Upload:
     origin: str = "upload"
 
     def source(self) -> SourceFile:
-        return SourceFile(rel=self.namespace + self.name, data=self.data,
-                          display=f"upload:{self.name}" if self.namespace else f"<{self.origin}>",
-                          origin=self.origin)
+        return SourceFile(
+            rel=self.namespace + self.name,
+            data=self.data,
+            display=f"upload:{self.name}" if self.namespace else f"<{self.origin}>",
+            origin=self.origin,
+        )
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,13 @@ class AddOptions:
     metadata_columns: tuple[str, ...] | None = None  # None: every other column
 
     def read_options(self) -> ReadOptions:
-        return ReadOptions(self.text_column, self.id_column, self.max_file_mb,
-                           title_column=self.title_column, metadata_columns=self.metadata_columns)
+        return ReadOptions(
+            self.text_column,
+            self.id_column,
+            self.max_file_mb,
+            title_column=self.title_column,
+            metadata_columns=self.metadata_columns,
+        )
 
 
 # ---- what the store already holds ---------------------------------------------------------------
@@ -149,9 +159,18 @@ _DONE = object()
 class Index:
     """Ingest documents into one collection. Not thread-safe: one `add` at a time."""
 
-    def __init__(self, store: VectorStore, encoder: Encoder, collection: str, *, batch_size: int = 32,
-                 chunk: ChunkConfig = ChunkConfig(), options: CollectionOptions = CollectionOptions(),
-                 group_batches: int = 8, language_vectors: LanguageVectors | None = None) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        encoder: Encoder,
+        collection: str,
+        *,
+        batch_size: int = 32,
+        chunk: ChunkConfig = ChunkConfig(),
+        options: CollectionOptions = CollectionOptions(),
+        group_batches: int = 8,
+        language_vectors: LanguageVectors | None = None,
+    ) -> None:
         self.store = store
         self.encoder = encoder
         # For a new collection; an existing one keeps the shift it was built with (see ensure).
@@ -170,18 +189,31 @@ class Index:
         self._ensured = False
 
     @classmethod
-    def open(cls, settings: Any, *, encoder: Encoder | None = None, collection: str | None = None,
-             recreate: bool = False, index_fields: Sequence[str] = (),
-             chunk: ChunkConfig = ChunkConfig()) -> Index:
+    def open(
+        cls,
+        settings: Any,
+        *,
+        encoder: Encoder | None = None,
+        collection: str | None = None,
+        recreate: bool = False,
+        index_fields: Sequence[str] = (),
+        chunk: ChunkConfig = ChunkConfig(),
+    ) -> Index:
         """Open the configured store and collection (created on first use) for ingesting."""
         if encoder is None:
             encoder = Encoder.from_settings(settings)
         store = open_store(settings)
         try:
             vectors = model_language_vectors(encoder) if settings.language_neutral else None
-            index = cls(store, encoder, collection or settings.collection, batch_size=settings.batch_size,
-                        chunk=chunk, options=collection_options(settings, index_fields),
-                        language_vectors=vectors)
+            index = cls(
+                store,
+                encoder,
+                collection or settings.collection,
+                batch_size=settings.batch_size,
+                chunk=chunk,
+                options=collection_options(settings, index_fields),
+                language_vectors=vectors,
+            )
             index.ensure(recreate=recreate)
         except BaseException:
             store.close()
@@ -200,8 +232,9 @@ class Index:
                 self.encoder = self.encoder.for_collection(stored)
             if stored is not None and stored.language_shift != self._shift_tag():
                 self.language_vectors = collection_language_vectors(stored, self.encoder)
-        self.store.ensure_collection(self.collection, self.identity, recreate=recreate,
-                                     options=self.collection_options)
+        self.store.ensure_collection(
+            self.collection, self.identity, recreate=recreate, options=self.collection_options
+        )
         self._ensured = True
 
     def _shift_tag(self) -> str:
@@ -222,23 +255,32 @@ class Index:
         self.close()
 
     # ---- public API -------------------------------------------------------------------------
-    def add(self, paths: Iterable[str | Path | Upload] = (), *, options: AddOptions = AddOptions(),
-            progress: ProgressCallback | None = None, **kwargs: Any) -> IngestReport:
+    def add(
+        self,
+        paths: Iterable[str | Path | Upload] = (),
+        *,
+        options: AddOptions = AddOptions(),
+        progress: ProgressCallback | None = None,
+        **kwargs: Any,
+    ) -> IngestReport:
         """Index files, folders (recursive), '-' (stdin) and `Upload`s; return what happened.
 
         Keyword arguments are `AddOptions` fields (include=, exclude=, text_column=, id_column=,
         prune=, max_file_mb=), for convenience.
         """
         if kwargs:
-            options = AddOptions(**{**options.__dict__, **{k: tuple(v) if k in ("include", "exclude")
-                                                           else v for k, v in kwargs.items()}})
+            options = AddOptions(
+                **{
+                    **options.__dict__,
+                    **{k: tuple(v) if k in ("include", "exclude") else v for k, v in kwargs.items()},
+                }
+            )
         started = time.perf_counter()
         if not self._ensured:
             self.ensure()
         items = list(paths)
         uploads = [u.source() for u in items if isinstance(u, Upload)]
-        found = discover([p for p in items if not isinstance(p, Upload)], options.include,
-                         options.exclude)
+        found = discover([p for p in items if not isinstance(p, Upload)], options.include, options.exclude)
         sources = uploads + found.files
         report = IngestReport(files_seen=len(sources) + len(found.missing))
         report.files_failed.extend(FileIssue(p, why) for p, why in found.missing)
@@ -265,14 +307,18 @@ class Index:
         if report.chunks_added or report.chunks_deleted:
             # Build the search index now, so no run leaves a segment every search must scan.
             if progress is not None:
-                progress(IngestProgress(len(sources), len(sources), report.chunks_added,
-                                        report.chunks_added, OPTIMIZING))
+                progress(
+                    IngestProgress(
+                        len(sources), len(sources), report.chunks_added, report.chunks_added, OPTIMIZING
+                    )
+                )
             self.store.optimize(self.collection)
         report.seconds = time.perf_counter() - started
         return report
 
-    def add_upload(self, filename: str, data: bytes, *, progress: ProgressCallback | None = None,
-                   **kwargs: Any) -> IngestReport:
+    def add_upload(
+        self, filename: str, data: bytes, *, progress: ProgressCallback | None = None, **kwargs: Any
+    ) -> IngestReport:
         """Index one uploaded file (bytes + its name)."""
         return self.add([Upload(filename, data)], progress=progress, **kwargs)
 
@@ -290,14 +336,23 @@ class Index:
             doc = state[doc_id]
             doc.file = p.get("file")
             doc.origin = p.get("origin")
-            doc.points[hit.id] = (str(p.get("content_hash")), int(p.get("chunk_index", -1)),
-                                  int(p.get("chunk_count", -1)))
+            doc.points[hit.id] = (
+                str(p.get("content_hash")),
+                int(p.get("chunk_index", -1)),
+                int(p.get("chunk_count", -1)),
+            )
             if doc.file is not None:
                 by_file[doc.file].add(doc_id)
         return dict(state), dict(by_file)
 
-    def _prune(self, state: dict[str, _DocState], by_file: dict[str, set[str]], seen_files: set[str],
-               missing: list[tuple[str, str]], report: IngestReport) -> None:
+    def _prune(
+        self,
+        state: dict[str, _DocState],
+        by_file: dict[str, set[str]],
+        seen_files: set[str],
+        missing: list[tuple[str, str]],
+        report: IngestReport,
+    ) -> None:
         if missing:
             # A mistyped path must not wipe the collection.
             log.warning("not pruning: some given paths do not exist")
@@ -311,18 +366,32 @@ class Index:
         report.documents_pruned = len(doomed_docs)
 
     # ---- the three stages ---------------------------------------------------------------------
-    def _run(self, sources: list[SourceFile], state: dict[str, _DocState], by_file: dict[str, set[str]],
-             options: AddOptions, report: IngestReport, progress: ProgressCallback | None
-             ) -> list[_FileWork]:
+    def _run(
+        self,
+        sources: list[SourceFile],
+        state: dict[str, _DocState],
+        by_file: dict[str, set[str]],
+        options: AddOptions,
+        report: IngestReport,
+        progress: ProgressCallback | None,
+    ) -> list[_FileWork]:
         stop = threading.Event()
         prepared: queue.Queue[Any] = queue.Queue(maxsize=64)
         writes: queue.Queue[Any] = queue.Queue(maxsize=3)
         counters = {"files_done": 0, "written": 0, "deleted": 0}
         writer_errors: list[BaseException] = []
-        reader = threading.Thread(target=self._prepare_all, name="rosetta-reader", daemon=True,
-                                  args=(sources, state, by_file, options, prepared, stop))
-        writer = threading.Thread(target=self._write_all, name="rosetta-writer", daemon=True,
-                                  args=(writes, counters, writer_errors, stop))
+        reader = threading.Thread(
+            target=self._prepare_all,
+            name="rosetta-reader",
+            daemon=True,
+            args=(sources, state, by_file, options, prepared, stop),
+        )
+        writer = threading.Thread(
+            target=self._write_all,
+            name="rosetta-writer",
+            daemon=True,
+            args=(writes, counters, writer_errors, stop),
+        )
         works: list[_FileWork] = []
         buffer: list[_ChunkWork] = []
         pending: list[tuple[int, _FileWork]] = []  # (stream position of its last chunk, work)
@@ -335,8 +404,11 @@ class Index:
             if progress is None or (not force and time.monotonic() - last_tick < 0.2):
                 return
             last_tick = time.monotonic()
-            progress(IngestProgress(len(sources), counters["files_done"], embedded, queued, current,
-                                    files_read=len(works)))
+            progress(
+                IngestProgress(
+                    len(sources), counters["files_done"], embedded, queued, current, files_read=len(works)
+                )
+            )
 
         def put(q: queue.Queue[Any], item: Any) -> None:
             while True:
@@ -356,15 +428,18 @@ class Index:
             # first across the whole group, as one call would sort them (less padding).
             order = sorted(range(len(group)), key=lambda i: -len(group[i].text))
             for start in range(0, len(order), self.batch_size):
-                idx = order[start:start + self.batch_size]
+                idx = order[start : start + self.batch_size]
                 out = self.encoder.encode_documents([group[i].text for i in idx], batch_size=self.batch_size)
                 for i, v in zip(idx, out, strict=True):
                     vectors[i] = v
                 embedded += len(idx)
                 tick(force=True)
             if self.language_vectors is not None:
-                vectors = list(self.language_vectors.shift_documents(
-                    vectors, [c.payload["lang"] for c in group]))
+                vectors = list(
+                    self.language_vectors.shift_documents(
+                        np.asarray(vectors), [c.payload["lang"] for c in group]
+                    )
+                )
             put(writes, [Point(c.id, v, c.payload, c.sparse) for c, v in zip(group, vectors, strict=True)])
             flushed += len(group)
             while pending and pending[0][0] <= flushed:
@@ -425,9 +500,15 @@ class Index:
         tick(force=True)
         return works
 
-    def _prepare_all(self, sources: list[SourceFile], state: dict[str, _DocState],
-                     by_file: dict[str, set[str]], options: AddOptions, out: queue.Queue[Any],
-                     stop: threading.Event) -> None:
+    def _prepare_all(
+        self,
+        sources: list[SourceFile],
+        state: dict[str, _DocState],
+        by_file: dict[str, set[str]],
+        options: AddOptions,
+        out: queue.Queue[Any],
+        stop: threading.Event,
+    ) -> None:
         claimed: dict[str, SourceFile] = {}  # doc id → the input that produced it in this run
         try:
             for src in sources:
@@ -444,8 +525,14 @@ class Index:
         except BaseException as exc:  # a bug here must surface in the caller, not hang it
             out.put(_Failure(exc))
 
-    def _prepare(self, src: SourceFile, state: dict[str, _DocState], by_file: dict[str, set[str]],
-                 options: AddOptions, claimed: dict[str, SourceFile]) -> _FileWork:
+    def _prepare(
+        self,
+        src: SourceFile,
+        state: dict[str, _DocState],
+        by_file: dict[str, set[str]],
+        options: AddOptions,
+        claimed: dict[str, SourceFile],
+    ) -> _FileWork:
         signature = f"{PIPELINE_VERSION}|{self.chunk_config.signature()}"
         read_options = options.read_options()
         old_docs = {d for d in by_file.get(src.rel, set()) if _may_replace(state[d], src, options)}
@@ -461,8 +548,9 @@ class Index:
                     # A take-over (--replace) rewrites even identical content: the points must
                     # name their new owner.
                     if complete and not _held_by_other(doc_state, src):
-                        return _FileWork(src, "indexed" if others else "unchanged", stale_ids=others,
-                                         doc_ids=[src.rel])
+                        return _FileWork(
+                            src, "indexed" if others else "unchanged", stale_ids=others, doc_ids=[src.rel]
+                        )
             docs = read_source(src, read_options, raw)
         except ReadError as exc:
             return _FileWork(src, "failed", str(exc))
@@ -496,11 +584,20 @@ class Index:
             for chunk, lang, sp in zip(chunks, langs, sparse, strict=True):
                 payload: dict[str, Any] = {
                     **doc.metadata,
-                    "doc_id": doc.doc_id, "source": doc.source, "file": doc.file, "title": doc.title,
-                    "format": doc.format, "lang": lang, "doc_lang": doc_lang,
-                    "chunk_index": chunk.index, "chunk_count": len(chunks),
-                    "char_start": chunk.char_start, "char_end": chunk.char_end,
-                    "text": chunk.text, "ingested_at": now, "content_hash": doc_hash,
+                    "doc_id": doc.doc_id,
+                    "source": doc.source,
+                    "file": doc.file,
+                    "title": doc.title,
+                    "format": doc.format,
+                    "lang": lang,
+                    "doc_lang": doc_lang,
+                    "chunk_index": chunk.index,
+                    "chunk_count": len(chunks),
+                    "char_start": chunk.char_start,
+                    "char_end": chunk.char_end,
+                    "text": chunk.text,
+                    "ingested_at": now,
+                    "content_hash": doc_hash,
                 }
                 if src.origin:
                     payload["origin"] = src.origin
@@ -508,8 +605,9 @@ class Index:
                     payload["page"] = chunk.page
                 if chunk.page_end is not None and chunk.page_end != chunk.page:
                     payload["page_end"] = chunk.page_end
-                work.chunks.append(_ChunkWork(chunk_id(doc.doc_id, chunk.index, doc_hash), chunk.text,
-                                              payload, sp))
+                work.chunks.append(
+                    _ChunkWork(chunk_id(doc.doc_id, chunk.index, doc_hash), chunk.text, payload, sp)
+                )
             work.docs_embedded += 1
         # Rows (documents) that disappeared from a table that is still there.
         for gone in old_docs - set(work.doc_ids):
@@ -518,8 +616,13 @@ class Index:
             work.status = "indexed"
         return work
 
-    def _write_all(self, writes: queue.Queue[Any], counters: dict[str, int],
-                   errors: list[BaseException], stop: threading.Event) -> None:
+    def _write_all(
+        self,
+        writes: queue.Queue[Any],
+        counters: dict[str, int],
+        errors: list[BaseException],
+        stop: threading.Event,
+    ) -> None:
         try:
             while True:
                 try:
@@ -557,18 +660,27 @@ def _may_replace(prior: _DocState, src: SourceFile, options: AddOptions) -> bool
     return options.replace or not _held_by_other(prior, src)
 
 
-def _collision(doc_ids: Sequence[str], src: SourceFile, state: dict[str, _DocState],
-               claimed: dict[str, SourceFile], options: AddOptions) -> str | None:
+def _collision(
+    doc_ids: Sequence[str],
+    src: SourceFile,
+    state: dict[str, _DocState],
+    claimed: dict[str, SourceFile],
+    options: AddOptions,
+) -> str | None:
     """Why `src` may not write these ids (another input holds one), or None; claims them if free."""
     for doc_id in doc_ids:
         other = claimed.get(doc_id)
         if other is not None and other.origin != src.origin:
-            return (f"document id '{doc_id}' is also produced by {other.name} in this run; "
-                    "give them distinct ids (e.g. --id-column values) or index them separately")
+            return (
+                f"document id '{doc_id}' is also produced by {other.name} in this run; "
+                "give them distinct ids (e.g. --id-column values) or index them separately"
+            )
         prior = state.get(doc_id)
         if prior is not None and not _may_replace(prior, src, options):
-            return (f"document id '{doc_id}' already belongs to {prior.origin}; index both in one "
-                    "run (ids then include their folders), or pass --replace to let this one take it over")
+            return (
+                f"document id '{doc_id}' already belongs to {prior.origin}; index both in one "
+                "run (ids then include their folders), or pass --replace to let this one take it over"
+            )
     for doc_id in doc_ids:
         claimed[doc_id] = src
     return None
@@ -597,7 +709,8 @@ def collection_language_vectors(stored: ModelIdentity, encoder: Encoder) -> Lang
         raise ModelMismatchError(
             f"the collection's vectors were made language-neutral with {stored.language_shift}, "
             f"which is not available for {encoder.identity.describe()}; use the model and Rosetta "
-            "version that built it, or --recreate to rebuild the collection")
+            "version that built it, or --recreate to rebuild the collection"
+        )
     return vectors
 
 
@@ -608,8 +721,7 @@ def collection_stats(store: VectorStore, collection: str) -> CollectionStats:
     holds the first chunk of its old and of its new version.
     """
     identity = store.identity(collection)
-    first_chunks = store.iterate(collection, where=_where_first_chunk(), with_payload=["doc_id"],
-                                 batch=4096)
+    first_chunks = store.iterate(collection, where=_where_first_chunk(), with_payload=["doc_id"], batch=4096)
     return CollectionStats(
         collection=collection,
         points=store.count(collection),
@@ -625,5 +737,12 @@ def _where_first_chunk() -> Any:
     return models.Filter(must=[match("chunk_index", 0)])
 
 
-__all__ = ["AddOptions", "Index", "IngestProgress", "IngestReport", "QdrantStore", "Upload",
-           "collection_stats"]
+__all__ = [
+    "AddOptions",
+    "Index",
+    "IngestProgress",
+    "IngestReport",
+    "QdrantStore",
+    "Upload",
+    "collection_stats",
+]

@@ -119,11 +119,14 @@ def load_bytes(src: SourceFile, options: ReadOptions) -> bytes:
             with os.fdopen(os.open(src.path, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
                 info = os.fstat(fh.fileno())
                 if not stat.S_ISREG(info.st_mode):
-                    raise SkipFile(f"not a regular file ({_file_kind(info.st_mode)}); only regular "
-                                   "files are read")
+                    raise SkipFile(
+                        f"not a regular file ({_file_kind(info.st_mode)}); only regular files are read"
+                    )
                 if bounded and info.st_size > limit:
-                    raise ReadError(f"file too large ({info.st_size / 1e6:.1f} MB > "
-                                    f"{options.max_file_mb:g} MB limit); raise --max-file-mb to index it")
+                    raise ReadError(
+                        f"file too large ({info.st_size / 1e6:.1f} MB > "
+                        f"{options.max_file_mb:g} MB limit); raise --max-file-mb to index it"
+                    )
                 raw = fh.read(limit + 1) if bounded else fh.read()
         except (ReadError, SkipFile):
             raise
@@ -132,15 +135,20 @@ def load_bytes(src: SourceFile, options: ReadOptions) -> bytes:
         except OSError as exc:
             raise ReadError(f"cannot read: {exc.strerror or exc}") from None
     if bounded and len(raw) > limit:
-        raise ReadError(f"file too large (more than {options.max_file_mb:g} MB); raise --max-file-mb "
-                        "to index it")
+        raise ReadError(
+            f"file too large (more than {options.max_file_mb:g} MB); raise --max-file-mb to index it"
+        )
     return raw
 
 
 def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISDIR, "a directory")):
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    ):
         if test(mode):
             return kind
     return "special file"
@@ -200,8 +208,11 @@ def _kind(suffix: str, raw: bytes) -> str | None:
 
 # ---- text decoding -----------------------------------------------------------------------------
 _BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16: same prefix
-    (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16: same prefix
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
@@ -230,11 +241,31 @@ def decode_text(raw: bytes) -> str:
     return text
 
 
-_LATIN_CODEPAGES = frozenset({
-    "cp1250", "cp1252", "cp1254", "cp1257", "cp775", "cp850", "cp437", "latin_1", "iso8859_2",
-    "iso8859_3", "iso8859_4", "iso8859_9", "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15",
-    "iso8859_16", "mac_roman", "mac_latin2", "mac_iceland", "mac_turkish",
-})
+_LATIN_CODEPAGES = frozenset(
+    {
+        "cp1250",
+        "cp1252",
+        "cp1254",
+        "cp1257",
+        "cp775",
+        "cp850",
+        "cp437",
+        "latin_1",
+        "iso8859_2",
+        "iso8859_3",
+        "iso8859_4",
+        "iso8859_9",
+        "iso8859_10",
+        "iso8859_13",
+        "iso8859_14",
+        "iso8859_15",
+        "iso8859_16",
+        "mac_roman",
+        "mac_latin2",
+        "mac_iceland",
+        "mac_turkish",
+    }
+)
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
@@ -294,8 +325,10 @@ def _decode_mixed(raw: bytes) -> str | None:
         return None
     rest = b"".join(line for line, text in zip(lines, utf8, strict=True) if text is None)
     legacy = _legacy_encoding(rest) or "cp1252"
-    return "".join(text if text is not None else line.decode(legacy, errors="replace")
-                   for line, text in zip(lines, utf8, strict=True))
+    return "".join(
+        text if text is not None else line.decode(legacy, errors="replace")
+        for line, text in zip(lines, utf8, strict=True)
+    )
 
 
 def _legacy_encoding(raw: bytes) -> str | None:
@@ -307,8 +340,11 @@ def _legacy_encoding(raw: bytes) -> str | None:
         # Short Western-European texts fit several Latin code pages almost equally well; the
         # detector's pick among them is close to arbitrary, cp1252 is by far the likeliest.
         for m in matches:
-            if (m.encoding == "cp1252" and m.chaos <= best.chaos + 0.15
-                    and m.coherence >= best.coherence - 0.05):
+            if (
+                m.encoding == "cp1252"
+                and m.chaos <= best.chaos + 0.15
+                and m.coherence >= best.coherence - 0.05
+            ):
                 return "cp1252"
     return best.encoding if best is not None else None
 
@@ -325,13 +361,30 @@ def _decode_legacy(raw: bytes) -> str:
 
 
 # ---- readers -----------------------------------------------------------------------------------
-def _single(src: SourceFile, raw: bytes, fmt: str, text: str, title: str | None,
-            pages: list[tuple[int, int]] | None = None, **metadata: Any) -> list[Document]:
+def _single(
+    src: SourceFile,
+    raw: bytes,
+    fmt: str,
+    text: str,
+    title: str | None,
+    pages: list[tuple[int, int]] | None = None,
+    **metadata: Any,
+) -> list[Document]:
     if not text.strip():
         raise SkipFile("no text")
-    return [Document(doc_id=src.rel, source=src.name, title=title or _stem(src.rel), text=text,
-                     file=src.rel, fingerprint=fingerprint(raw), format=fmt, pages=pages,
-                     metadata=metadata)]
+    return [
+        Document(
+            doc_id=src.rel,
+            source=src.name,
+            title=title or _stem(src.rel),
+            text=text,
+            file=src.rel,
+            fingerprint=fingerprint(raw),
+            format=fmt,
+            pages=pages,
+            metadata=metadata,
+        )
+    ]
 
 
 def _stem(rel: str) -> str:
@@ -346,8 +399,7 @@ def first_line_title(text: str) -> str | None:
     for line in text.splitlines():
         line = line.strip().lstrip("#").strip()
         if line:
-            return line if len(line) <= MAX_TITLE_CHARS and not line.endswith((".", ",", ";", ":")) \
-                else None
+            return line if len(line) <= MAX_TITLE_CHARS and not line.endswith((".", ",", ";", ":")) else None
     return None
 
 
@@ -365,9 +417,37 @@ def _read_md(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document
     return _single(src, raw, "md", text, m.group(1).strip() if m else None)
 
 
-_BLOCK_TAGS = ("p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section",
-               "article", "header", "footer", "pre", "blockquote", "table", "ul", "ol", "dd", "dt",
-               "td", "th", "main", "aside", "nav", "figcaption", "hr")
+_BLOCK_TAGS = (
+    "p",
+    "div",
+    "br",
+    "li",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "pre",
+    "blockquote",
+    "table",
+    "ul",
+    "ol",
+    "dd",
+    "dt",
+    "td",
+    "th",
+    "main",
+    "aside",
+    "nav",
+    "figcaption",
+    "hr",
+)
 
 
 def _read_html(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
@@ -435,9 +515,12 @@ def unligature(text: str) -> str:
 
 def _junk_pdf_title(title: str) -> bool:
     low = title.strip().lower()
-    return not low or low in {"about:blank", "untitled", "title", "document", "none"} or \
-        low.startswith(("microsoft word - ", "http://", "https://", "file:")) or \
-        low.endswith((".doc", ".docx", ".pdf", ".tex", ".dvi", ".html", ".htm"))
+    return (
+        not low
+        or low in {"about:blank", "untitled", "title", "document", "none"}
+        or low.startswith(("microsoft word - ", "http://", "https://", "file:"))
+        or low.endswith((".doc", ".docx", ".pdf", ".tex", ".dvi", ".html", ".htm"))
+    )
 
 
 def _read_docx(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Document]:
@@ -456,8 +539,9 @@ def _read_docx(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Docume
         text = para.text.strip()
         if not text:
             continue
-        if title is None and (para.style is not None and (para.style.name or "").startswith(
-                ("Heading", "Title"))):
+        if title is None and (
+            para.style is not None and (para.style.name or "").startswith(("Heading", "Title"))
+        ):
             title = text
         parts.append(text)
     for table in document.tables:
@@ -481,12 +565,16 @@ def _check_zip(raw: bytes, options: ReadOptions) -> None:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             entries = archive.infolist()
             if len(entries) > options.max_zip_entries:
-                raise ReadError(f"refused: the archive holds {len(entries):,} parts (limit "
-                                f"{options.max_zip_entries:,}); a document does not need that many")
+                raise ReadError(
+                    f"refused: the archive holds {len(entries):,} parts (limit "
+                    f"{options.max_zip_entries:,}); a document does not need that many"
+                )
             unpacked = sum(e.file_size for e in entries)
             if unpacked > options.max_unpacked_mb * 1024 * 1024:
-                raise ReadError(f"refused: unpacks to {unpacked / 1e6:,.0f} MB (limit "
-                                f"{options.max_unpacked_mb:g} MB; a decompression bomb?)")
+                raise ReadError(
+                    f"refused: unpacks to {unpacked / 1e6:,.0f} MB (limit "
+                    f"{options.max_unpacked_mb:g} MB; a decompression bomb?)"
+                )
             elements = 0
             for entry in entries:
                 if not entry.filename.endswith((".xml", ".rels")):
@@ -509,8 +597,10 @@ def _check_zip(raw: bytes, options: ReadOptions) -> None:
 
 def _check_elements(count: int, options: ReadOptions) -> None:
     if count > options.max_elements:
-        raise ReadError(f"refused: more than {options.max_elements:,} markup elements (a "
-                        "decompression or markup bomb?); split the document")
+        raise ReadError(
+            f"refused: more than {options.max_elements:,} markup elements (a "
+            "decompression or markup bomb?); split the document"
+        )
 
 
 class _Deadline:
@@ -522,8 +612,9 @@ class _Deadline:
 
     def check(self) -> None:
         if time.monotonic() > self.until:
-            raise ReadError(f"gave up after {self.seconds:g} s of parsing (the per-file limit); "
-                            "split the document")
+            raise ReadError(
+                f"gave up after {self.seconds:g} s of parsing (the per-file limit); split the document"
+            )
 
 
 # ---- tables ------------------------------------------------------------------------------------
@@ -535,8 +626,12 @@ def read_table_frame(name: str, raw: bytes) -> Any:
     fmt = PurePosixPath(name).suffix.lower().lstrip(".").replace("ndjson", "jsonl")
     try:
         if fmt in ("csv", "tsv"):
-            frame = pd.read_csv(io.StringIO(decode_text(raw)), sep="\t" if fmt == "tsv" else ",",
-                                dtype=str, keep_default_na=False)
+            frame = pd.read_csv(
+                io.StringIO(decode_text(raw)),
+                sep="\t" if fmt == "tsv" else ",",
+                dtype=str,
+                keep_default_na=False,
+            )
         elif fmt == "parquet":
             frame = pd.read_parquet(io.BytesIO(raw))
         else:
@@ -560,8 +655,12 @@ def _read_table(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Docum
         if col is not None and col not in columns:
             raise ReadError(f"no {what} column '{col}' (columns: {', '.join(columns)})")
     title_col = options.title_column or guess_title_column(columns, exclude=(text_col, id_col))
-    meta_cols = [c for c in columns if c not in (text_col, id_col, title_col)
-                 and (options.metadata_columns is None or c in options.metadata_columns)]
+    meta_cols = [
+        c
+        for c in columns
+        if c not in (text_col, id_col, title_col)
+        and (options.metadata_columns is None or c in options.metadata_columns)
+    ]
     docs: list[Document] = []
     seen: dict[str, int] = {}
     deadline = _Deadline(options.max_parse_seconds)
@@ -576,24 +675,39 @@ def _read_table(src: SourceFile, raw: bytes, options: ReadOptions) -> list[Docum
         ident = _cell_text(record.get(id_col)).strip() if id_col else ""
         doc_id = ident or f"{src.rel}#{row_number}"
         if doc_id in seen:
-            raise ReadError(f"duplicate id '{doc_id}' in column '{id_col}' "
-                            f"(rows {seen[doc_id]} and {row_number})")
+            raise ReadError(
+                f"duplicate id '{doc_id}' in column '{id_col}' (rows {seen[doc_id]} and {row_number})"
+            )
         seen[doc_id] = row_number
-        metadata = {(f"meta_{c}" if c in RESERVED_KEYS else c): v
-                    for c in meta_cols if (v := _json_safe(record.get(c))) is not None}
-        row_blob = json.dumps([text, doc_id, metadata], sort_keys=True, ensure_ascii=False,
-                              default=str).encode()
+        metadata = {
+            (f"meta_{c}" if c in RESERVED_KEYS else c): v
+            for c in meta_cols
+            if (v := _json_safe(record.get(c))) is not None
+        }
+        row_blob = json.dumps(
+            [text, doc_id, metadata], sort_keys=True, ensure_ascii=False, default=str
+        ).encode()
         title = _cell_text(record.get(title_col)).strip() if title_col else ""
-        docs.append(Document(
-            doc_id=doc_id, source=f"{src.name}#row={row_number}",
-            title=title or f"{_stem(src.rel)} #{row_number}", text=_normalize_newlines(text),
-            file=src.rel, fingerprint=fingerprint(row_blob), format=fmt, metadata=metadata))
+        docs.append(
+            Document(
+                doc_id=doc_id,
+                source=f"{src.name}#row={row_number}",
+                title=title or f"{_stem(src.rel)} #{row_number}",
+                text=_normalize_newlines(text),
+                file=src.rel,
+                fingerprint=fingerprint(row_blob),
+                format=fmt,
+                metadata=metadata,
+            )
+        )
     if not docs:
         raise SkipFile(f"no rows with text in column '{text_col}'")
     if empty_rows:
         shown = ", ".join(map(str, empty_rows[:10])) + (" …" if len(empty_rows) > 10 else "")
-        docs[0].note = (f"{len(empty_rows)} row{'s' if len(empty_rows) != 1 else ''} without text in "
-                        f"column '{text_col}' left out (row {shown})")
+        docs[0].note = (
+            f"{len(empty_rows)} row{'s' if len(empty_rows) != 1 else ''} without text in "
+            f"column '{text_col}' left out (row {shown})"
+        )
     return docs
 
 
@@ -711,7 +825,14 @@ def _tidy(text: str) -> str:
 
 
 _READERS: dict[str, Callable[[SourceFile, bytes, ReadOptions], list[Document]]] = {
-    "txt": _read_txt, "md": _read_md, "html": _read_html, "pdf": _read_pdf, "docx": _read_docx,
-    "csv": _read_table, "tsv": _read_table, "jsonl": _read_table, "json": _read_table,
+    "txt": _read_txt,
+    "md": _read_md,
+    "html": _read_html,
+    "pdf": _read_pdf,
+    "docx": _read_docx,
+    "csv": _read_table,
+    "tsv": _read_table,
+    "jsonl": _read_table,
+    "json": _read_table,
     "parquet": _read_table,
 }

@@ -58,8 +58,12 @@ class CollectionStats:
     model: dict[str, Any] | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"points": self.points, "documents": self.documents, "languages": self.languages,
-                "model": self.model}
+        return {
+            "points": self.points,
+            "documents": self.documents,
+            "languages": self.languages,
+            "model": self.model,
+        }
 
 
 @dataclass(frozen=True)

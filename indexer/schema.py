@@ -8,7 +8,17 @@ from __future__ import annotations
 
 # Where the chunk comes from and what it says (`page_count`: PDFs only).
 DOCUMENT_KEYS = ("doc_id", "source", "file", "title", "format", "page_count")
-CHUNK_KEYS = ("lang", "doc_lang", "chunk_index", "chunk_count", "char_start", "char_end", "page", "text")
+CHUNK_KEYS = (
+    "lang",
+    "doc_lang",
+    "chunk_index",
+    "chunk_count",
+    "char_start",
+    "char_end",
+    "page",
+    "page_end",
+    "text",
+)
 # When and from what it was made; `origin` names the input that owns the document (its absolute
 # path, or "upload" / "stdin").
 PROVENANCE_KEYS = ("ingested_at", "content_hash", "origin")

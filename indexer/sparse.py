@@ -43,8 +43,9 @@ def sparse_vectors(tokenizer: Any, texts: Sequence[str], *, query: bool = False)
     if not texts:
         return []
     skip = _skip_ids(tokenizer)
-    ids_list = tokenizer([t.casefold() for t in texts], add_special_tokens=False,
-                         return_attention_mask=False, verbose=False)["input_ids"]
+    ids_list = tokenizer(
+        [t.casefold() for t in texts], add_special_tokens=False, return_attention_mask=False, verbose=False
+    )["input_ids"]
     out: list[SparseVector] = []
     for ids in ids_list:
         counts = Counter(i for i in ids if i not in skip)

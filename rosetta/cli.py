@@ -35,10 +35,15 @@ err = Console(stderr=True)
 
 @app.callback()
 def root(
-    verbose: Annotated[int, typer.Option(
-        "--verbose", "-v", count=True,
-        help="-v: retry notices, reader tracebacks, backend choice; -vv: libraries' debug output too.",
-    )] = 0,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="-v: retry notices, reader tracebacks, backend choice; -vv: libraries' debug output too.",
+        ),
+    ] = 0,
 ) -> None:
     """Multilingual semantic search: index documents in any language, search across languages."""
     configure_logging(verbose)
@@ -55,8 +60,9 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_encoder(settings: Settings, model: str | None = None, precision: str | None = None,
-                 backend: Backend | None = None) -> Encoder:
+def load_encoder(
+    settings: Settings, model: str | None = None, precision: str | None = None, backend: Backend | None = None
+) -> Encoder:
     """Load the configured (or given) model, turning lookup failures into clean CLI errors."""
     reference = model or settings.model
     try:
@@ -78,27 +84,32 @@ def models_list(json_out: Annotated[bool, typer.Option("--json")] = False) -> No
     for m in KNOWN_MODELS.values():
         built = m.is_available(settings.models_dir)
         choice = backend_for(m.name, settings, device) if built else None
-        rows.append({
-            "name": m.name,
-            "built": built,
-            "dim": m.dim,
-            "languages": m.languages,
-            "prompts": m.prompts,
-            "description": m.description,
-            "backend": choice.backend if choice else None,
-            "backend_reason": choice.reason if choice else None,
-        })
+        rows.append(
+            {
+                "name": m.name,
+                "built": built,
+                "dim": m.dim,
+                "languages": m.languages,
+                "prompts": m.prompts,
+                "description": m.description,
+                "backend": choice.backend if choice else None,
+                "backend_reason": choice.reason if choice else None,
+            }
+        )
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"Offline models (cache: {settings.models_dir}; "
-                        f"ROSETTA_ENCODER_BACKEND={settings.encoder_backend})")
+    table = Table(
+        title=f"Offline models (cache: {settings.models_dir}; "
+        f"ROSETTA_ENCODER_BACKEND={settings.encoder_backend})"
+    )
     for col in ("name", "built", "dim", "languages", "backend", "description"):
         table.add_column(col)
     for r in rows:
         backend = f"{r['backend']}: {r['backend_reason']}" if r["backend"] else "-"
-        table.add_row(r["name"], "yes" if r["built"] else "no", str(r["dim"]), r["languages"], backend,
-                      r["description"])
+        table.add_row(
+            r["name"], "yes" if r["built"] else "no", str(r["dim"]), r["languages"], backend, r["description"]
+        )
     console.print(table)
 
 
@@ -111,8 +122,9 @@ def backend_for(name: str, settings: Settings, device: str) -> BackendChoice:
     folder = Path(build_model(name, settings.models_dir))
     try:
         # Offline models are BERT-like mean-pooled encoders, all exportable to ONNX.
-        return choose_backend(settings.encoder_backend, device, settings.precision, weights_hash(folder),
-                              None)
+        return choose_backend(
+            settings.encoder_backend, device, settings.precision, weights_hash(folder), None
+        )
     except ValueError as exc:
         return BackendChoice("error", str(exc))
 
@@ -145,12 +157,17 @@ def encode(
     vectors = encoder.encode_queries(texts) if query else encoder.encode_documents(texts)
     cosine = np.round(vectors @ vectors.T, 4)
     if json_out:
-        typer.echo(json.dumps({
-            "model": encoder.identity.to_dict(),
-            "dim": int(vectors.shape[1]),
-            "texts": texts,
-            "cosine": cosine.tolist(),
-        }, ensure_ascii=False))
+        typer.echo(
+            json.dumps(
+                {
+                    "model": encoder.identity.to_dict(),
+                    "dim": int(vectors.shape[1]),
+                    "texts": texts,
+                    "cosine": cosine.tolist(),
+                },
+                ensure_ascii=False,
+            )
+        )
         return
     console.print(f"model {encoder.identity.describe()} · dim {vectors.shape[1]}")
     table = Table(title="cosine similarity")

@@ -39,14 +39,17 @@ class Settings(BaseSettings):
     # fp32 by default: bf16 doubles ingest speed on AVX512-BF16 CPUs, but the pipeline's own work
     # (chunking, language id, upserts) then weighs more (bench/results/ingest_bf16.json); opt in.
     precision: Precision = Field(
-        "fp32", description="Encoding precision: auto = bf16 where the CPU/GPU computes it natively.")
+        "fp32", description="Encoding precision: auto = bf16 where the CPU/GPU computes it natively."
+    )
     encoder_backend: Backend = Field(
-        "auto", description="torch, onnx, onnx-int8; auto = fastest that passes the quality gate here.")
+        "auto", description="torch, onnx, onnx-int8; auto = fastest that passes the quality gate here."
+    )
     # New collections get the model's language vectors removed (an existing one keeps what it
     # was built with); see rosetta.models.language_vectors. Off by default: on the retrieval eval
     # it lifts mixed-pool mAP by 23 points, short of the 25 the default was conditioned on (README).
     language_neutral: bool = Field(
-        False, description="Index new collections with language-neutral vectors (if the model has them).")
+        False, description="Index new collections with language-neutral vectors (if the model has them)."
+    )
     # Collection-creation options passed through to Qdrant (useful for a distributed cluster).
     shard_number: int | None = Field(None, ge=1)
     replication_factor: int | None = Field(None, ge=1)

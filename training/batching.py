@@ -19,8 +19,9 @@ from sentence_transformers.base.sampler import DefaultBatchSampler
 TEXT_COLUMNS = ("english", "translation")
 
 
-def pack_batches(order: list[int], keys: list[tuple[str, ...]], batch_size: int, open_limit: int = 16
-                 ) -> tuple[list[list[int]], list[list[int]]]:
+def pack_batches(
+    order: list[int], keys: list[tuple[str, ...]], batch_size: int, open_limit: int = 16
+) -> tuple[list[list[int]], list[list[int]]]:
     """First-fit of `order` (already sorted by length) into full batches whose texts are distinct.
 
     At most `open_limit` batches are open at once, so a batch only takes neighbours in the sort
@@ -55,10 +56,23 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
 
     chunk_batches = 64
 
-    def __init__(self, dataset: Any, batch_size: int, drop_last: bool,
-                 valid_label_columns: list[str] | None = None, generator: Any = None, seed: int = 0) -> None:
-        super().__init__(dataset, batch_size=batch_size, drop_last=drop_last,
-                         valid_label_columns=valid_label_columns, generator=generator, seed=seed)
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int,
+        drop_last: bool,
+        valid_label_columns: list[str] | None = None,
+        generator: Any = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(
+            dataset,
+            batch_size=batch_size,
+            drop_last=drop_last,
+            valid_label_columns=valid_label_columns,
+            generator=generator,
+            seed=seed,
+        )
         columns = [c for c in TEXT_COLUMNS if c in dataset.column_names]
         if not columns:
             raise ValueError(f"length grouping needs one of the columns {TEXT_COLUMNS}")
@@ -77,13 +91,17 @@ class LengthGroupedBatchSampler(DefaultBatchSampler):
         batches: list[list[int]] = []
         carry: list[int] = []
         for start in range(0, len(order), chunk):
-            part = sorted(carry + order[start:start + chunk], key=lambda i: self.lengths[i])
+            part = sorted(carry + order[start : start + chunk], key=lambda i: self.lengths[i])
             full, partial = pack_batches(part, self.keys, self.batch_size)
             batches.extend(full)
             carry = [i for b in partial for i in b]
         # Leftovers: texts that kept colliding and the tails of the last chunk.
-        full, partial = pack_batches(sorted(carry, key=lambda i: self.lengths[i]), self.keys, self.batch_size,
-                                     open_limit=len(carry) + 1)
+        full, partial = pack_batches(
+            sorted(carry, key=lambda i: self.lengths[i]),
+            self.keys,
+            self.batch_size,
+            open_limit=len(carry) + 1,
+        )
         batches.extend(full)
         if not self.drop_last:
             batches.extend(partial)

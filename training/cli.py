@@ -26,14 +26,22 @@ def _eval_dir_or_fail(data_dir: Path | None, settings: Settings) -> Path:
 
     found = default_eval_dir(data_dir or settings.eval_dir)
     if found is None or not found.is_dir():
-        raise fail("no evaluation data: pass --data-dir, set ROSETTA_EVAL_DIR, "
-                   "or put it at ../shared/data/eval")
+        raise fail(
+            "no evaluation data: pass --data-dir, set ROSETTA_EVAL_DIR, or put it at ../shared/data/eval"
+        )
     return found
 
 
-def cached_eval(settings: Settings, model: str, data_dir: Path, tasks: list[str], langs: list[str] | None,
-                use_cache: bool = True, stsb_langs: list[str] | None = None, precision: str = "fp32"
-                ) -> dict[str, Any]:
+def cached_eval(
+    settings: Settings,
+    model: str,
+    data_dir: Path,
+    tasks: list[str],
+    langs: list[str] | None,
+    use_cache: bool = True,
+    stsb_langs: list[str] | None = None,
+    precision: str = "fp32",
+) -> dict[str, Any]:
     """Evaluate `model`, memoised on disk by (weights, prompts, backend, tasks, langs, data, precision)."""
     from training.evaluation import evaluate_encoder
 
@@ -45,8 +53,14 @@ def cached_eval(settings: Settings, model: str, data_dir: Path, tasks: list[str]
     encoder = load_encoder(settings, model, precision=precision, backend=backend)
     ident = encoder.identity
     # The torch fp32 key is unchanged so earlier cached results stay valid.
-    key_parts: list[Any] = [ident.weights_sha256, ident.prompts, sorted(tasks), langs, stsb_langs,
-                            str(data_dir.resolve())]
+    key_parts: list[Any] = [
+        ident.weights_sha256,
+        ident.prompts,
+        sorted(tasks),
+        langs,
+        stsb_langs,
+        str(data_dir.resolve()),
+    ]
     if ident.backend != "torch":
         key_parts.append(ident.backend)
     if precision != "fp32":
@@ -57,10 +71,17 @@ def cached_eval(settings: Settings, model: str, data_dir: Path, tasks: list[str]
     if use_cache and cache.exists():
         return json.loads(cache.read_text())
     with err.status(f"Evaluating {ident.describe()} on {', '.join(tasks)}…"):
-        result = evaluate_encoder(encoder, data_dir, tasks, langs, batch_size=settings.batch_size,
-                                  stsb_langs=stsb_langs,
-                                  embedding_cache=(settings.data_dir / "eval_cache" / "embeddings"
-                                                   if precision == "fp32" else None))
+        result = evaluate_encoder(
+            encoder,
+            data_dir,
+            tasks,
+            langs,
+            batch_size=settings.batch_size,
+            stsb_langs=stsb_langs,
+            embedding_cache=(
+                settings.data_dir / "eval_cache" / "embeddings" if precision == "fp32" else None
+            ),
+        )
     result["precision"] = encoder.precision
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(result, ensure_ascii=False))
@@ -74,9 +95,13 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_cmd(
         model: Annotated[str, typer.Argument(help="Model name or folder.")],
-        tasks: Annotated[str, typer.Option(
-            help="Comma list of tatoeba, sts17, stsb, mining, retrieval (language-agnostic retrieval: "
-                 "plain vs corpus means vs language vectors).")] = "tatoeba,sts17,stsb",
+        tasks: Annotated[
+            str,
+            typer.Option(
+                help="Comma list of tatoeba, sts17, stsb, mining, retrieval (language-agnostic retrieval: "
+                "plain vs corpus means vs language vectors)."
+            ),
+        ] = "tatoeba,sts17,stsb",
         langs: Annotated[str | None, typer.Option(help="Comma list of languages (ISO 639-1 or -3).")] = None,
         stsb_langs: Annotated[str | None, typer.Option(help="Restrict stsb_multi_mt to these.")] = None,
         data_dir: Annotated[Path | None, typer.Option(help="Eval data (env ROSETTA_EVAL_DIR).")] = None,
@@ -92,8 +117,16 @@ def register(app: typer.Typer) -> None:
         folder = _eval_dir_or_fail(data_dir, settings)
         task_list = _split(tasks) or []
         try:
-            result = cached_eval(settings, model, folder, task_list, _split(langs), use_cache=not no_cache,
-                                 stsb_langs=_split(stsb_langs), precision=precision)
+            result = cached_eval(
+                settings,
+                model,
+                folder,
+                task_list,
+                _split(langs),
+                use_cache=not no_cache,
+                stsb_langs=_split(stsb_langs),
+                precision=precision,
+            )
         except (ValueError, FileNotFoundError) as exc:
             raise fail(str(exc)) from None
         if json_out:
@@ -129,19 +162,26 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int | None, typer.Option()] = None,
         device: Annotated[str | None, typer.Option()] = None,
         objective: Annotated[str | None, typer.Option(help="mse | ranking | mse+ranking")] = None,
-        freeze_embeddings: Annotated[bool | None, typer.Option("--freeze-embeddings/--train-embeddings")
-                                     ] = None,
+        freeze_embeddings: Annotated[
+            bool | None, typer.Option("--freeze-embeddings/--train-embeddings")
+        ] = None,
         keep_layers: Annotated[int | None, typer.Option(help="Keep k evenly spaced layers.")] = None,
         freeze_layers: Annotated[int | None, typer.Option(help="Freeze the bottom k layers.")] = None,
         init_projection: Annotated[str | None, typer.Option(help="none | lstsq")] = None,
-        filter_min_score: Annotated[float | None, typer.Option(
-            help="Filter the training pairs first: keep margin ≥ this (turns on `filter:`).")] = None,
+        filter_min_score: Annotated[
+            float | None,
+            typer.Option(help="Filter the training pairs first: keep margin ≥ this (turns on `filter:`)."),
+        ] = None,
         resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
-        report_only: Annotated[bool, typer.Option(
-            help="Do not train: evaluate the finished run in the output folder and write its report.")
-                               ] = False,
-        evaluate: Annotated[bool, typer.Option(help="Evaluate teacher, untrained and trained student.")
-                            ] = True,
+        report_only: Annotated[
+            bool,
+            typer.Option(
+                help="Do not train: evaluate the finished run in the output folder and write its report."
+            ),
+        ] = False,
+        evaluate: Annotated[
+            bool, typer.Option(help="Evaluate teacher, untrained and trained student.")
+        ] = True,
         eval_tasks: Annotated[str, typer.Option()] = "tatoeba,sts17,stsb",
         eval_langs: Annotated[str | None, typer.Option()] = None,
         eval_stsb_langs: Annotated[str | None, typer.Option()] = None,
@@ -160,13 +200,27 @@ def register(app: typer.Typer) -> None:
 
         settings = get_settings()
         overrides: dict[str, Any] = {
-            "teacher": teacher, "student": student, "data": data, "languages": _split(langs),
-            "max_pairs_per_lang": max_pairs_per_lang, "epochs": epochs, "max_steps": max_steps,
-            "batch_size": batch_size, "learning_rate": lr, "warmup_ratio": warmup_ratio,
-            "eval_steps": eval_steps, "save_steps": save_steps, "output_dir": output, "seed": seed,
-            "device": device or (settings.device if config is None else None), "objective": objective,
-            "freeze_embeddings": freeze_embeddings, "keep_layers": keep_layers,
-            "freeze_layers": freeze_layers, "init_projection": init_projection, "eval_dir": data_dir,
+            "teacher": teacher,
+            "student": student,
+            "data": data,
+            "languages": _split(langs),
+            "max_pairs_per_lang": max_pairs_per_lang,
+            "epochs": epochs,
+            "max_steps": max_steps,
+            "batch_size": batch_size,
+            "learning_rate": lr,
+            "warmup_ratio": warmup_ratio,
+            "eval_steps": eval_steps,
+            "save_steps": save_steps,
+            "output_dir": output,
+            "seed": seed,
+            "device": device or (settings.device if config is None else None),
+            "objective": objective,
+            "freeze_embeddings": freeze_embeddings,
+            "keep_layers": keep_layers,
+            "freeze_layers": freeze_layers,
+            "init_projection": init_projection,
+            "eval_dir": data_dir,
             # A mapping merges into the config file's `filter:` (model, check_lang… stay as set there).
             "filter": {"min_score": filter_min_score} if filter_min_score is not None else None,
         }
@@ -185,10 +239,24 @@ def register(app: typer.Typer) -> None:
             evaluate = True
         if evaluate:
             folder = _eval_dir_or_fail(cfg.eval_dir or data_dir, settings)
-            teacher_eval = cached_eval(settings, cfg.teacher, folder, tasks, _split(eval_langs),
-                                       stsb_langs=_split(eval_stsb_langs), precision=eval_precision)
-            before_eval = cached_eval(settings, cfg.student, folder, tasks, _split(eval_langs),
-                                      stsb_langs=_split(eval_stsb_langs), precision=eval_precision)
+            teacher_eval = cached_eval(
+                settings,
+                cfg.teacher,
+                folder,
+                tasks,
+                _split(eval_langs),
+                stsb_langs=_split(eval_stsb_langs),
+                precision=eval_precision,
+            )
+            before_eval = cached_eval(
+                settings,
+                cfg.student,
+                folder,
+                tasks,
+                _split(eval_langs),
+                stsb_langs=_split(eval_stsb_langs),
+                precision=eval_precision,
+            )
         if not report_only:
             try:
                 meta = train(cfg, settings.models_dir, resume=resume, console=err).to_dict()
@@ -197,16 +265,25 @@ def register(app: typer.Typer) -> None:
         output_dir = Path(meta["output_dir"])
         after_eval = None
         if evaluate and folder is not None:
-            after_eval = cached_eval(settings, str(output_dir), folder, tasks, _split(eval_langs),
-                                     stsb_langs=_split(eval_stsb_langs), precision=eval_precision)
+            after_eval = cached_eval(
+                settings,
+                str(output_dir),
+                folder,
+                tasks,
+                _split(eval_langs),
+                stsb_langs=_split(eval_stsb_langs),
+                precision=eval_precision,
+            )
         rep = build_report(meta, teacher_eval, before_eval, after_eval)
         published = load_published(folder) if folder else {}
         write_report(rep, published, output_dir / "training_report")
         write_model_card(output_dir, rep, published)
         if report is not None:
             write_report(rep, published, report.with_suffix(""))
-        err.print(f"[green]saved:[/] {output_dir} ({meta['steps']} steps, "
-                  f"{meta['pairs_per_second']:.1f} pairs/s, {meta['total_seconds'] / 60:.1f} min)")
+        err.print(
+            f"[green]saved:[/] {output_dir} ({meta['steps']} steps, "
+            f"{meta['pairs_per_second']:.1f} pairs/s, {meta['total_seconds'] / 60:.1f} min)"
+        )
 
 
 def register_data_commands(app: typer.Typer) -> None:
@@ -219,8 +296,9 @@ def register_data_commands(app: typer.Typer) -> None:
         inputs: Annotated[list[Path], typer.Argument(help="en-XXX.tsv[.gz] files or folders of them.")],
         out: Annotated[Path, typer.Option(help="Folder for the filtered en-XXX.tsv.gz files.")],
         model: Annotated[str | None, typer.Option(help="Scoring model (default: settings).")] = None,
-        min_score: Annotated[float, typer.Option(help="Minimum margin score to keep (model-dependent).")
-                             ] = 1.0,
+        min_score: Annotated[
+            float, typer.Option(help="Minimum margin score to keep (model-dependent).")
+        ] = 1.0,
         k: Annotated[int, typer.Option(help="Neighbours for the margin.")] = 4,
         langs: Annotated[str | None, typer.Option(help="Only these languages (folders).")] = None,
         check_language: Annotated[bool, typer.Option("--check-language/--no-check-language")] = True,
@@ -252,15 +330,34 @@ def register_data_commands(app: typer.Typer) -> None:
         with make_progress(err) as bar:
             for code, path in files:
                 task = bar.add_task(f"filter {code}", total=None, unit="pair")
-                stats = filter_file(path, out, embed, min_score, k, check_language, chunk_size, code,
-                                    on_chunk=functools.partial(bar.advance, task))
+                stats = filter_file(
+                    path,
+                    out,
+                    embed,
+                    min_score,
+                    k,
+                    check_language,
+                    chunk_size,
+                    code,
+                    on_chunk=functools.partial(bar.advance, task),
+                )
                 results.append(stats.to_dict())
         if json_out:
             typer.echo(json.dumps(results, ensure_ascii=False))
             return
         table = Table(title=f"kept / dropped (margin ≥ {min_score}, k={k})")
-        cols = ["lang", "read", "kept", "dropped", "malformed", "duplicate", "wrong_lang_english",
-                "wrong_lang_translation", "low_score", "median_margin"]
+        cols = [
+            "lang",
+            "read",
+            "kept",
+            "dropped",
+            "malformed",
+            "duplicate",
+            "wrong_lang_english",
+            "wrong_lang_translation",
+            "low_score",
+            "median_margin",
+        ]
         for c in cols:
             table.add_column(c)
         for r in results:
@@ -273,15 +370,21 @@ def register_data_commands(app: typer.Typer) -> None:
         tgt_file: Annotated[Path, typer.Argument(help="Sentences, one per line (language B).")],
         model: Annotated[str | None, typer.Option(help="Model name or folder.")] = None,
         threshold: Annotated[float, typer.Option(help="Minimum margin score (model-dependent).")] = 1.0,
-        mode: Annotated[MiningMode, typer.Option(help="Which side's best match a pair must be.")
-                        ] = "intersection",
+        mode: Annotated[
+            MiningMode, typer.Option(help="Which side's best match a pair must be.")
+        ] = "intersection",
         k: Annotated[int, typer.Option(help="Neighbours for the margin.")] = 4,
-        out: Annotated[Path | None, typer.Option(help="Write score<TAB>src<TAB>tgt here (else stdout).")
-                       ] = None,
-        backend: Annotated[KnnBackend, typer.Option(help="k-NN search: auto = exact up to 20k sentences a "
-                                                    "side, then Qdrant.")] = "auto",
-        qdrant_url: Annotated[str | None, typer.Option(help="Qdrant server for the qdrant backend "
-                                                       "(default: in-memory local mode).")] = None,
+        out: Annotated[
+            Path | None, typer.Option(help="Write score<TAB>src<TAB>tgt here (else stdout).")
+        ] = None,
+        backend: Annotated[
+            KnnBackend,
+            typer.Option(help="k-NN search: auto = exact up to 20k sentences a side, then Qdrant."),
+        ] = "auto",
+        qdrant_url: Annotated[
+            str | None,
+            typer.Option(help="Qdrant server for the qdrant backend (default: in-memory local mode)."),
+        ] = None,
     ) -> None:
         """Find translation pairs between two unaligned files with margin scoring."""
         from training.mining import QDRANT_MIN_SENTENCES, mine, resolve_backend

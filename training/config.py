@@ -34,8 +34,16 @@ class LoraConfig(BaseModel):
     alpha: float = 32.0
     dropout: float = 0.0
     # Linear layers of each adapted transformer block (BERT/XLM-R names).
-    target_modules: list[str] = Field(default_factory=lambda: [
-        "query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"])
+    target_modules: list[str] = Field(
+        default_factory=lambda: [
+            "query",
+            "key",
+            "value",
+            "attention.output.dense",
+            "intermediate.dense",
+            "output.dense",
+        ]
+    )
     # Blocks to adapt; None = every block above `freeze_layers` (the same blocks partial fine-tuning trains).
     layers: list[int] | None = None
 
@@ -48,8 +56,9 @@ class TrainConfig(BaseModel):
     teacher: str = "all-MiniLM-L6-v2"
     student: str = "multilingual-e5-small"
     # Paths (file or folder of en-XXX.tsv[.gz]) or {hf: name, lang: xx, english_column, ...}.
-    data: list[str | dict[str, Any]] = Field(default_factory=lambda: list[str | dict[str, Any]](
-        ["../shared/data/parallel"]))
+    data: list[str | dict[str, Any]] = Field(
+        default_factory=lambda: list[str | dict[str, Any]](["../shared/data/parallel"])
+    )
     languages: list[str] = Field(default_factory=lambda: ["de", "es", "fr", "it", "ar", "tr", "zh", "ru"])
     max_pairs_per_lang: int | None = 10_000
     max_chars: int | None = 300

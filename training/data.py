@@ -267,7 +267,10 @@ def load_parallel(
         if st.malformed:
             log.warning(
                 "%s: skipped %d malformed line(s) of %d (want 'english<TAB>translation'), e.g. %s",
-                lang, st.malformed, st.read, "; ".join(st.malformed_examples),
+                lang,
+                st.malformed,
+                st.read,
+                "; ".join(st.malformed_examples),
             )
             if max_malformed_fraction is not None and st.malformed > max_malformed_fraction * st.read:
                 raise ParallelDataError(

@@ -70,8 +70,15 @@ def _chunks(it: Iterator[tuple[str, str, str]], size: int) -> Iterator[list[tupl
 class PairFilter:
     """Stateful filter over one language's stream (dedup spans chunks)."""
 
-    def __init__(self, lang: str, embed: Embed, min_score: float = 1.0, k: int = 4,
-                 check_language: bool = True, chunk_size: int = 2000) -> None:
+    def __init__(
+        self,
+        lang: str,
+        embed: Embed,
+        min_score: float = 1.0,
+        k: int = 4,
+        check_language: bool = True,
+        chunk_size: int = 2000,
+    ) -> None:
         self.stats = FilterStats(lang)
         self.iso1 = to_iso1(lang)
         self.embed = embed
@@ -81,8 +88,9 @@ class PairFilter:
         self.chunk_size = chunk_size
         self._seen: set[bytes] = set()
 
-    def run(self, pairs: Iterator[tuple[str, str, str]], on_chunk: Callable[[int], None] | None = None
-            ) -> Iterator[tuple[str, str, float, float]]:
+    def run(
+        self, pairs: Iterator[tuple[str, str, str]], on_chunk: Callable[[int], None] | None = None
+    ) -> Iterator[tuple[str, str, float, float]]:
         for chunk in _chunks(pairs, self.chunk_size):
             yield from self._chunk([(en, tr) for _, en, tr in chunk])
             if on_chunk:
@@ -93,8 +101,9 @@ class PairFilter:
         survivors: list[tuple[str, str]] = []
         for en, tr in chunk:
             st.read += 1
-            key = hashlib.blake2b(f"{' '.join(en.lower().split())}\t{' '.join(tr.lower().split())}".encode(),
-                                  digest_size=12).digest()
+            key = hashlib.blake2b(
+                f"{' '.join(en.lower().split())}\t{' '.join(tr.lower().split())}".encode(), digest_size=12
+            ).digest()
             if key in self._seen:
                 st.duplicate += 1
                 continue
@@ -121,9 +130,17 @@ class PairFilter:
             yield en, tr, float(m), float(c)
 
 
-def filter_file(path: Path, out_dir: Path, embed: Embed, min_score: float = 1.0, k: int = 4,
-                check_language: bool = True, chunk_size: int = 2000, lang: str | None = None,
-                on_chunk: Callable[[int], None] | None = None) -> FilterStats:
+def filter_file(
+    path: Path,
+    out_dir: Path,
+    embed: Embed,
+    min_score: float = 1.0,
+    k: int = 4,
+    check_language: bool = True,
+    chunk_size: int = 2000,
+    lang: str | None = None,
+    on_chunk: Callable[[int], None] | None = None,
+) -> FilterStats:
     """Filter one en-XXX.tsv[.gz] into out_dir/en-XXX.tsv.gz (same format), returning the counts."""
     code = lang or lang_from_filename(path)
     if code is None:
@@ -145,9 +162,15 @@ def filter_file(path: Path, out_dir: Path, embed: Embed, min_score: float = 1.0,
     return flt.stats
 
 
-def filter_pairs(pairs: list[Pair], embed: Embed, min_score: float = 1.0, k: int = 4,
-                 check_language: bool = True, chunk_size: int = 2000,
-                 on_chunk: Callable[[int], None] | None = None) -> tuple[list[Pair], dict[str, FilterStats]]:
+def filter_pairs(
+    pairs: list[Pair],
+    embed: Embed,
+    min_score: float = 1.0,
+    k: int = 4,
+    check_language: bool = True,
+    chunk_size: int = 2000,
+    on_chunk: Callable[[int], None] | None = None,
+) -> tuple[list[Pair], dict[str, FilterStats]]:
     """Filter already-loaded pairs (the training config's `filter:`), one PairFilter per language.
 
     Returns the survivors in their original order (the loader interleaved the languages on purpose)

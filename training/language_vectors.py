@@ -26,9 +26,11 @@ log = logging.getLogger(__name__)
 DEFAULT_PAIRS = 32
 # NTREX-128 covers nearly every language; a sentence in fewer languages is not multi-way.
 MIN_GROUP_LANGS = 20
-DATA_NOTE = ("Derived from NTREX-128 (CC BY-SA 4.0) and TICO-19 (CC0) multi-way sentences in "
-             "../shared/data/parallel: only per-language means of model embeddings are stored, "
-             "no text.")
+DATA_NOTE = (
+    "Derived from NTREX-128 (CC BY-SA 4.0) and TICO-19 (CC0) multi-way sentences in "
+    "../shared/data/parallel: only per-language means of model embeddings are stored, "
+    "no text."
+)
 
 
 class CachedEmbedder:
@@ -39,8 +41,11 @@ class CachedEmbedder:
         self.batch_size = batch_size
         ident = encoder.identity
         key = f"{ident.weights_sha256[:16]}-{encoder.precision}"
-        self.caches = ({kind: TeacherCache(cache_dir, f"{key}-{kind}") for kind in ("query", "passage")}
-                       if cache_dir is not None else None)
+        self.caches = (
+            {kind: TeacherCache(cache_dir, f"{key}-{kind}") for kind in ("query", "passage")}
+            if cache_dir is not None
+            else None
+        )
         self.memo: dict[tuple[str, str], np.ndarray] = {}
 
     def _embed(self, kind: str, texts: Sequence[str], label: str) -> np.ndarray:
@@ -50,8 +55,9 @@ class CachedEmbedder:
             return fn(batch, batch_size=self.batch_size)
 
         if self.caches is not None:
-            return self.caches[kind].get_or_compute(list(texts), encode, progress=True,
-                                                    description=f"{label} ({kind})")
+            return self.caches[kind].get_or_compute(
+                list(texts), encode, progress=True, description=f"{label} ({kind})"
+            )
         todo = list(dict.fromkeys(t for t in texts if (kind, t) not in self.memo))
         if todo:
             self.memo.update({(kind, t): v for t, v in zip(todo, encode(todo), strict=True)})
@@ -68,8 +74,9 @@ def estimation_pairs(groups: Sequence[Group], lang: str, max_pairs: int) -> list
     return [g for g in groups if not g.heldout and lang in g.texts][:max_pairs]
 
 
-def estimate(embed: CachedEmbedder, groups: Sequence[Group], langs: Sequence[str], max_pairs: int,
-             center: bool = True) -> LanguageVectors:
+def estimate(
+    embed: CachedEmbedder, groups: Sequence[Group], langs: Sequence[str], max_pairs: int, center: bool = True
+) -> LanguageVectors:
     """Per-language offsets for `langs`.
 
     `center=False`: offsets onto English, mean(x - english) over the pairs (English: zero).
@@ -103,14 +110,25 @@ def estimate(embed: CachedEmbedder, groups: Sequence[Group], langs: Sequence[str
         counts.append(len(sample))
         kept.append(lang)
     ident = embed.encoder.identity
-    return LanguageVectors(tuple(kept), np.stack(rows_p).astype(np.float32),
-                           np.stack(rows_q).astype(np.float32), ident.weights_sha256, tuple(counts),
-                           {"model": ident.name, "pairs_per_language": max_pairs, "centered": center,
-                            "precision": embed.encoder.precision, "data": DATA_NOTE})
+    return LanguageVectors(
+        tuple(kept),
+        np.stack(rows_p).astype(np.float32),
+        np.stack(rows_q).astype(np.float32),
+        ident.weights_sha256,
+        tuple(counts),
+        {
+            "model": ident.name,
+            "pairs_per_language": max_pairs,
+            "centered": center,
+            "precision": embed.encoder.precision,
+            "data": DATA_NOTE,
+        },
+    )
 
 
-def _english_mean(embed: CachedEmbedder, groups: Sequence[Group], max_pairs: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _english_mean(
+    embed: CachedEmbedder, groups: Sequence[Group], max_pairs: int
+) -> tuple[np.ndarray, np.ndarray]:
     english = [g.texts["en"] for g in groups if not g.heldout][:max_pairs]
     return embed.passages(english, "en").mean(0), embed.queries(english, "en").mean(0)
 
@@ -125,8 +143,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--langs", default=None, help="comma list (default: every langid language)")
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--onto-english", action="store_true",
-                        help="offsets onto English only (no centering; English unshifted)")
+    parser.add_argument(
+        "--onto-english",
+        action="store_true",
+        help="offsets onto English only (no centering; English unshifted)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -140,8 +161,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     vectors = estimate(embed, groups, langs, args.pairs, center=not args.onto_english)
     out = args.out or packaged_path(encoder.identity.name)
     vectors.save(out)
-    log.info("wrote %s: %d languages × %d dims (%s pairs/language)", out, len(vectors.langs),
-             vectors.dim, args.pairs)
+    log.info(
+        "wrote %s: %d languages × %d dims (%s pairs/language)",
+        out,
+        len(vectors.langs),
+        vectors.dim,
+        args.pairs,
+    )
 
 
 if __name__ == "__main__":

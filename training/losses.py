@@ -47,9 +47,16 @@ class DistillRankingLoss(nn.Module):
     near, so a language keeps its own similarity structure while it moves towards English.
     """
 
-    def __init__(self, model: Any, mse_weight: float = 1.0, ranking_weight: float = 1.0,
-                 scale: float = 20.0, margin: float = 0.3, ranking_target: str = "student",
-                 preservation_weight: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: Any,
+        mse_weight: float = 1.0,
+        ranking_weight: float = 1.0,
+        scale: float = 20.0,
+        margin: float = 0.3,
+        ranking_target: str = "student",
+        preservation_weight: float = 0.0,
+    ) -> None:
         super().__init__()
         if ranking_target not in ("student", "teacher"):
             raise ValueError(f"ranking_target must be student or teacher, not {ranking_target!r}")
@@ -74,7 +81,8 @@ class DistillRankingLoss(nn.Module):
                 raise ValueError("the preservation part needs [teacher(en) | base(x)] labels")
             labels, base = labels.chunk(2, dim=-1)
             total = total + self.preservation_weight * F.mse_loss(
-                embeddings[1], base.detach().to(embeddings[1].dtype))
+                embeddings[1], base.detach().to(embeddings[1].dtype)
+            )
         if self.mse_weight:
             if labels is None:
                 raise ValueError("the MSE part needs teacher embeddings as labels")
@@ -89,13 +97,19 @@ class DistillRankingLoss(nn.Module):
             else:
                 english = embeddings[0]
             total = total + self.ranking_weight * additive_margin_ranking(
-                english, embeddings[1], self.scale, self.margin)
+                english, embeddings[1], self.scale, self.margin
+            )
         return total
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"mse_weight": self.mse_weight, "ranking_weight": self.ranking_weight,
-                "scale": self.scale, "margin": self.margin, "ranking_target": self.ranking_target,
-                "preservation_weight": self.preservation_weight}
+        return {
+            "mse_weight": self.mse_weight,
+            "ranking_weight": self.ranking_weight,
+            "scale": self.scale,
+            "margin": self.margin,
+            "ranking_target": self.ranking_target,
+            "preservation_weight": self.preservation_weight,
+        }
 
 
 def build_loss(cfg: TrainConfig, student: Any) -> nn.Module:
@@ -105,7 +119,12 @@ def build_loss(cfg: TrainConfig, student: Any) -> nn.Module:
         return MSELoss(student)
     mse_weight = cfg.mse_weight if cfg.objective in ("mse", "mse+ranking") else 0.0
     ranking_weight = cfg.ranking_weight if cfg.objective != "mse" else 0.0
-    return DistillRankingLoss(student, mse_weight=mse_weight, ranking_weight=ranking_weight,
-                              scale=cfg.ranking_scale, margin=cfg.ranking_margin,
-                              ranking_target=cfg.ranking_target,
-                              preservation_weight=cfg.preservation_weight)
+    return DistillRankingLoss(
+        student,
+        mse_weight=mse_weight,
+        ranking_weight=ranking_weight,
+        scale=cfg.ranking_scale,
+        margin=cfg.ranking_margin,
+        ranking_target=cfg.ranking_target,
+        preservation_weight=cfg.preservation_weight,
+    )

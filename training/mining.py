@@ -45,8 +45,9 @@ def knn(queries: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.n
     return sims_out, idx_out
 
 
-def qdrant_knn(queries: np.ndarray, keys: np.ndarray, k: int, url: str | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+def qdrant_knn(
+    queries: np.ndarray, keys: np.ndarray, k: int, url: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Same contract as `knn`, computed by Qdrant: a server at `url`, else in-memory local mode.
 
     The keys go into a throwaway collection (deleted afterwards); queries are sent in batches so
@@ -58,13 +59,17 @@ def qdrant_knn(queries: np.ndarray, keys: np.ndarray, k: int, url: str | None = 
     k = min(k, len(kk))
     client = QdrantClient(url=url) if url else QdrantClient(location=":memory:")
     name = f"rosetta-mine-{uuid4().hex[:12]}"
-    client.create_collection(name, vectors_config=models.VectorParams(size=kk.shape[1],
-                                                                      distance=models.Distance.COSINE))
+    client.create_collection(
+        name, vectors_config=models.VectorParams(size=kk.shape[1], distance=models.Distance.COSINE)
+    )
     try:
         for start in range(0, len(kk), QDRANT_BATCH):
             block = kk[start : start + QDRANT_BATCH]
-            client.upsert(name, models.Batch(ids=list(range(start, start + len(block))),
-                                             vectors=block.tolist()), wait=True)
+            client.upsert(
+                name,
+                models.Batch(ids=list(range(start, start + len(block))), vectors=block.tolist()),
+                wait=True,
+            )
         sims_out = np.empty((len(q), k), dtype=np.float32)
         idx_out = np.empty((len(q), k), dtype=np.int64)
         for start in range(0, len(q), QDRANT_BATCH):
@@ -87,8 +92,13 @@ def resolve_backend(backend: Backend, n_src: int, n_tgt: int) -> Literal["exact"
     return backend
 
 
-def neighbours(queries: np.ndarray, keys: np.ndarray, k: int, backend: Literal["exact", "qdrant"],
-               qdrant_url: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def neighbours(
+    queries: np.ndarray,
+    keys: np.ndarray,
+    k: int,
+    backend: Literal["exact", "qdrant"],
+    qdrant_url: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The one k-NN entry point `mine` uses, so both backends feed the same margin code."""
     if backend == "qdrant":
         return qdrant_knn(queries, keys, k, qdrant_url)
@@ -120,9 +130,16 @@ class MinedPair:
     cosine: float
 
 
-def mine(src: np.ndarray, tgt: np.ndarray, k: int = 4, mode: MiningMode = "intersection",
-         threshold: float = 1.0, candidates: int = 8, backend: Backend = "auto",
-         qdrant_url: str | None = None) -> list[MinedPair]:
+def mine(
+    src: np.ndarray,
+    tgt: np.ndarray,
+    k: int = 4,
+    mode: MiningMode = "intersection",
+    threshold: float = 1.0,
+    candidates: int = 8,
+    backend: Backend = "auto",
+    qdrant_url: str | None = None,
+) -> list[MinedPair]:
     """Candidate translation pairs between two unaligned sets, best margin first.
 
     forward: each source's best target; backward: each target's best source; intersection: pairs
@@ -142,10 +159,14 @@ def mine(src: np.ndarray, tgt: np.ndarray, k: int = 4, mode: MiningMode = "inter
     bwd_margin = _ratio_margin(bwd_sims, tgt_avg[:, None], src_avg[bwd_idx])
     fbest = np.argmax(fwd_margin, axis=1)
     bbest = np.argmax(bwd_margin, axis=1)
-    forward = {(i, int(fwd_idx[i, fbest[i]])): (float(fwd_margin[i, fbest[i]]), float(fwd_sims[i, fbest[i]]))
-               for i in range(len(s))}
-    backward = {(int(bwd_idx[j, bbest[j]]), j): (float(bwd_margin[j, bbest[j]]), float(bwd_sims[j, bbest[j]]))
-                for j in range(len(t))}
+    forward = {
+        (i, int(fwd_idx[i, fbest[i]])): (float(fwd_margin[i, fbest[i]]), float(fwd_sims[i, fbest[i]]))
+        for i in range(len(s))
+    }
+    backward = {
+        (int(bwd_idx[j, bbest[j]]), j): (float(bwd_margin[j, bbest[j]]), float(bwd_sims[j, bbest[j]]))
+        for j in range(len(t))
+    }
     if mode == "forward":
         chosen = forward
     elif mode == "backward":
@@ -167,5 +188,10 @@ def precision_recall_f1(mined: list[MinedPair], gold: set[tuple[int, int]]) -> d
     precision = tp / len(found) if found else 0.0
     recall = tp / len(gold) if gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "mined": len(found), "gold": len(gold)}
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "mined": len(found),
+        "gold": len(gold),
+    }

@@ -9,12 +9,21 @@ from typing import Any
 from training.evaluation.published import comparison_rows
 
 # Published models worth a column in the tables (the rest stay in the JSON file they come from).
-PUBLISHED_COLUMNS = ["multilingual-e5-small", "paraphrase-multilingual-MiniLM-L12-v2", "all-MiniLM-L6-v2",
-                     "LaBSE"]
+PUBLISHED_COLUMNS = [
+    "multilingual-e5-small",
+    "paraphrase-multilingual-MiniLM-L12-v2",
+    "all-MiniLM-L6-v2",
+    "LaBSE",
+]
 
 
-def build_report(train_meta: dict[str, Any], teacher: dict[str, Any] | None, before: dict[str, Any] | None,
-                 after: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_report(
+    train_meta: dict[str, Any],
+    teacher: dict[str, Any] | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The shape the acceptance asks for, plus the run details under `run`."""
     report: dict[str, Any] = {
         "config": train_meta["config"],
@@ -23,9 +32,23 @@ def build_report(train_meta: dict[str, Any], teacher: dict[str, Any] | None, bef
         "after": after,
         "pairs_per_second": train_meta["pairs_per_second"],
         "seconds": train_meta["total_seconds"],
-        "run": {k: train_meta[k] for k in ("steps", "precision", "train_pairs", "pairs_seen", "train_seconds",
-                                           "teacher_seconds", "student", "data", "heldout_before",
-                                           "heldout_after", "losses") if k in train_meta},
+        "run": {
+            k: train_meta[k]
+            for k in (
+                "steps",
+                "precision",
+                "train_pairs",
+                "pairs_seen",
+                "train_seconds",
+                "teacher_seconds",
+                "student",
+                "data",
+                "heldout_before",
+                "heldout_after",
+                "losses",
+            )
+            if k in train_meta
+        },
     }
     if extra:
         report.update(extra)
@@ -44,8 +67,12 @@ def seed_table(results: dict[str, dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for lang, (untrained, trained) in ARTICLE_STSB.items():
         vals = [(res or {}).get("stsb", {}).get(lang, {}).get("spearman") for res in results.values()]
-        cells = [lang, *("–" if v is None else f"{v:.1f}" for v in vals),
-                 f"{untrained:.1f}", f"{trained:.1f}"]
+        cells = [
+            lang,
+            *("–" if v is None else f"{v:.1f}" for v in vals),
+            f"{untrained:.1f}",
+            f"{trained:.1f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -78,8 +105,12 @@ def comparison_table(results: dict[str, dict[str, Any]], published: dict[str, di
     head = ["task", "lang", *results.keys(), *(f"pub. {m}" for m in models)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["task"], r["lang"], *(_fmt(r[n], r["task"]) for n in results),
-                 *(_fmt(r[f"published:{m}"], r["task"]) for m in models)]
+        cells = [
+            r["task"],
+            r["lang"],
+            *(_fmt(r[n], r["task"]) for n in results),
+            *(_fmt(r[f"published:{m}"], r["task"]) for m in models),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -93,8 +124,9 @@ def summary_table(results: dict[str, dict[str, Any]]) -> str:
             v = (res or {}).get("summary", {}).get(k)
             vals.append("–" if v is None else (f"{100 * v:.1f}" if "tatoeba" in k else f"{v:.1f}"))
         lines.append(f"| {k} | " + " | ".join(vals) + " |")
-    en_en = [str((res or {}).get("sts17", {}).get("en-en", {}).get("spearman", "–"))
-             for res in results.values()]
+    en_en = [
+        str((res or {}).get("sts17", {}).get("en-en", {}).get("spearman", "–")) for res in results.values()
+    ]
     lines.append("| sts17 en-en | " + " | ".join(en_en) + " |")
     return "\n".join(lines)
 
@@ -118,8 +150,11 @@ def render_markdown(report: dict[str, Any], published: dict[str, dict[str, float
         "",
         "Tatoeba: accuracy %, non-English → English. STS: Spearman ×100 of cosine. Every model is "
         "embedded with its own query prompt (E5: `query: ` on both sides; teacher: none)"
-        + (", in bf16 (vectors within cosine 0.999 of fp32; published numbers are fp32)."
-           if (report.get("after") or {}).get("precision") == "bf16" else "."),
+        + (
+            ", in bf16 (vectors within cosine 0.999 of fp32; published numbers are fp32)."
+            if (report.get("after") or {}).get("precision") == "bf16"
+            else "."
+        ),
         "",
         "## Summary",
         "",
@@ -135,29 +170,45 @@ def render_markdown(report: dict[str, Any], published: dict[str, dict[str, float
         "",
     ]
     if len((report.get("after") or {}).get("tatoeba", {})) > 12:
-        parts += ["## Tatoeba per language, before → after", "", tatoeba_delta_table(
-            report.get("before"), report.get("after")), ""]
+        parts += [
+            "## Tatoeba per language, before → after",
+            "",
+            tatoeba_delta_table(report.get("before"), report.get("after")),
+            "",
+        ]
     if run.get("heldout_after"):
-        parts += ["## Held-out pairs (distillation space)", "",
-                  "MSE×100 to the teacher target of student(translation); accuracy of translation→English "
-                  "(src→trg) and English→translation retrieval among the held-out pairs of that language. "
-                  "'before' is the student as training starts (after the least-squares head, if any).", "",
-                  "| lang | MSE×100 before | after | src→trg acc before | after "
-                  "| trg→src acc before | after |",
-                  "|---|---|---|---|---|---|---|"]
+        parts += [
+            "## Held-out pairs (distillation space)",
+            "",
+            "MSE×100 to the teacher target of student(translation); accuracy of translation→English "
+            "(src→trg) and English→translation retrieval among the held-out pairs of that language. "
+            "'before' is the student as training starts (after the least-squares head, if any).",
+            "",
+            "| lang | MSE×100 before | after | src→trg acc before | after | trg→src acc before | after |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for lang, a in run["heldout_after"].items():
             b = run.get("heldout_before", {}).get(lang, {})
-            parts.append(f"| {lang} | {b.get('mse_x100', '–')} | {a['mse_x100']} | "
-                         f"{b.get('src2trg_accuracy', '–')} | {a['src2trg_accuracy']} | "
-                         f"{b.get('trg2src_accuracy', '–')} | {a['trg2src_accuracy']} |")
+            parts.append(
+                f"| {lang} | {b.get('mse_x100', '–')} | {a['mse_x100']} | "
+                f"{b.get('src2trg_accuracy', '–')} | {a['src2trg_accuracy']} | "
+                f"{b.get('trg2src_accuracy', '–')} | {a['trg2src_accuracy']} |"
+            )
         parts.append("")
     if run.get("data"):
-        parts += ["## Data", "", "| lang | read | malformed | too long | duplicate | excluded (eval) | "
-                  "over cap | train | held-out |", "|---|---|---|---|---|---|---|---|---|"]
+        parts += [
+            "## Data",
+            "",
+            "| lang | read | malformed | too long | duplicate | excluded (eval) | "
+            "over cap | train | held-out |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for lang, st in run["data"].items():
-            parts.append(f"| {lang} | {st['read']} | {st['malformed']} | {st['too_long']} | "
-                         f"{st['duplicate']} | "
-                         f"{st['excluded']} | {st['over_cap']} | {st['train']} | {st['heldout']} |")
+            parts.append(
+                f"| {lang} | {st['read']} | {st['malformed']} | {st['too_long']} | "
+                f"{st['duplicate']} | "
+                f"{st['excluded']} | {st['over_cap']} | {st['train']} | {st['heldout']} |"
+            )
         parts.append("")
         parts += filter_table(run["data"], cfg.get("filter"))
     parts += ["## Method", "", *method_notes(cfg), ""]
@@ -170,14 +221,20 @@ def filter_table(data: dict[str, Any], fcfg: dict[str, Any] | None) -> list[str]
     rows = {lang: st["filter"] for lang, st in data.items() if st.get("filter")}
     if not rows or not fcfg:
         return []
-    lines = [f"### Filter (model `{fcfg.get('model') or 'student base'}`, margin ≥ {fcfg['min_score']}, "
-             f"k={fcfg['k']}, language check {'on' if fcfg.get('check_lang') else 'off'})", "",
-             "| lang | scored | kept | dropped | duplicate | wrong lang (en) | wrong lang (translation) "
-             "| low score | median margin |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"### Filter (model `{fcfg.get('model') or 'student base'}`, margin ≥ {fcfg['min_score']}, "
+        f"k={fcfg['k']}, language check {'on' if fcfg.get('check_lang') else 'off'})",
+        "",
+        "| lang | scored | kept | dropped | duplicate | wrong lang (en) | wrong lang (translation) "
+        "| low score | median margin |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for lang, f in rows.items():
-        lines.append(f"| {lang} | {f['read']} | {f['kept']} | {f['dropped']} | {f['duplicate']} | "
-                     f"{f['wrong_lang_english']} | {f['wrong_lang_translation']} | {f['low_score']} | "
-                     f"{f.get('median_margin', '–')} |")
+        lines.append(
+            f"| {lang} | {f['read']} | {f['kept']} | {f['dropped']} | {f['duplicate']} | "
+            f"{f['wrong_lang_english']} | {f['wrong_lang_translation']} | {f['low_score']} | "
+            f"{f.get('median_margin', '–')} |"
+        )
     return [*lines, ""]
 
 
@@ -191,33 +248,43 @@ def method_notes(cfg: dict[str, Any]) -> list[str]:
     ]
     mode = cfg.get("prompt_mode", "random")
     if mode == "random":
-        notes.append("- Prompts: each student input (English and translation) gets the E5 `query: ` or "
-                     "`passage: ` prompt at random (50/50), so both prompted uses land in the teacher "
-                     "space; the saved model keeps the E5 prompts. The teacher sees plain text.")
+        notes.append(
+            "- Prompts: each student input (English and translation) gets the E5 `query: ` or "
+            "`passage: ` prompt at random (50/50), so both prompted uses land in the teacher "
+            "space; the saved model keeps the E5 prompts. The teacher sees plain text."
+        )
     else:
         notes.append(f"- Prompts while training: `{mode}`.")
     if cfg.get("init_projection") == "lstsq":
-        notes.append(f"- Head: a Dense 384→384 layer initialised by ridge least squares from the student's "
-                     f"pooled output to the teacher targets on {cfg.get('init_pairs_per_lang')} training "
-                     "pairs per language (both sides) — the closed-form optimum of the MSE objective for "
-                     "that layer — then trained with the rest.")
+        notes.append(
+            f"- Head: a Dense 384→384 layer initialised by ridge least squares from the student's "
+            f"pooled output to the teacher targets on {cfg.get('init_pairs_per_lang')} training "
+            "pairs per language (both sides) — the closed-form optimum of the MSE objective for "
+            "that layer — then trained with the rest."
+        )
     frozen = "word embeddings frozen" if cfg.get("freeze_embeddings") else "word embeddings trained"
     if cfg.get("freeze_layers"):
         frozen += f", bottom {cfg['freeze_layers']} transformer layers frozen"
     lora = cfg.get("lora")
     if lora:
-        frozen += (f"; LoRA r={lora['r']}, alpha={lora['alpha']} on "
-                   f"{', '.join(lora['target_modules'])} of "
-                   + (f"blocks {lora['layers']}" if lora.get("layers") is not None else "the unfrozen blocks")
-                   + " (all other weights frozen; shipped as a low-rank adapter)")
+        frozen += (
+            f"; LoRA r={lora['r']}, alpha={lora['alpha']} on "
+            f"{', '.join(lora['target_modules'])} of "
+            + (f"blocks {lora['layers']}" if lora.get("layers") is not None else "the unfrozen blocks")
+            + " (all other weights frozen; shipped as a low-rank adapter)"
+        )
     notes.append(f"- Trainable: {frozen}; max {cfg.get('max_seq_length')} tokens.")
     if cfg.get("preservation_weight"):
-        notes.append(f"- Preservation: + {cfg['preservation_weight']} × MSE(student(x), base(x)) for the "
-                     "non-English side x (base = the untrained student), so each language keeps its own "
-                     "geometry while it is pulled towards English.")
+        notes.append(
+            f"- Preservation: + {cfg['preservation_weight']} × MSE(student(x), base(x)) for the "
+            "non-English side x (base = the untrained student), so each language keeps its own "
+            "geometry while it is pulled towards English."
+        )
     if cfg.get("exclude_eval_sentences"):
-        notes.append("- Every sentence of the Tatoeba, STS17 and stsb_multi_mt files was removed from "
-                     "the training data (the Tatoeba-challenge and STSb-MT sources overlap the test sets).")
+        notes.append(
+            "- Every sentence of the Tatoeba, STS17 and stsb_multi_mt files was removed from "
+            "the training data (the Tatoeba-challenge and STSb-MT sources overlap the test sets)."
+        )
     return notes
 
 
@@ -227,8 +294,9 @@ def _yaml(data: dict[str, Any]) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip()
 
 
-def write_report(report: dict[str, Any], published: dict[str, dict[str, float]], stem: Path,
-                 title: str = "Training report") -> tuple[Path, Path]:
+def write_report(
+    report: dict[str, Any], published: dict[str, dict[str, float]], stem: Path, title: str = "Training report"
+) -> tuple[Path, Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     jpath, mpath = stem.with_suffix(".json"), stem.with_suffix(".md")
     jpath.write_text(json.dumps(report, indent=2, ensure_ascii=False))

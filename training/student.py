@@ -43,9 +43,14 @@ class Teacher:
 
         def encode(texts: list[str]) -> np.ndarray:
             with autocast(precision, device):
-                vectors = self.model.encode(texts, prompt=prompt, batch_size=batch_size,
-                                            convert_to_numpy=True, show_progress_bar=False,
-                                            normalize_embeddings=self.normalized_target)
+                vectors = self.model.encode(
+                    texts,
+                    prompt=prompt,
+                    batch_size=batch_size,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                    normalize_embeddings=self.normalized_target,
+                )
             return np.asarray(vectors, dtype=np.float32)
 
         return encode
@@ -152,8 +157,12 @@ def build_student(
     if student_dim != target_dim:
         modules.append(Dense(student_dim, target_dim, activation_function=nn.Identity()))
         projection = "dense"
-    student = SentenceTransformer(modules=modules, device=device, prompts=dict(model.prompts),
-                                  default_prompt_name=model.default_prompt_name)
+    student = SentenceTransformer(
+        modules=modules,
+        device=device,
+        prompts=dict(model.prompts),
+        default_prompt_name=model.default_prompt_name,
+    )
     if max_seq_length:
         student.max_seq_length = max_seq_length
     if freeze_embeddings:
@@ -202,11 +211,20 @@ def add_projection(student: Any, w: np.ndarray, b: np.ndarray, device: str) -> A
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Dense
 
-    dense = Dense(w.shape[0], w.shape[1], activation_function=nn.Identity(),
-                  init_weight=torch.from_numpy(np.ascontiguousarray(w.T)), init_bias=torch.from_numpy(b))
+    dense = Dense(
+        w.shape[0],
+        w.shape[1],
+        activation_function=nn.Identity(),
+        init_weight=torch.from_numpy(np.ascontiguousarray(w.T)),
+        init_bias=torch.from_numpy(b),
+    )
     modules = [*list(student.children()), dense]
-    out = SentenceTransformer(modules=modules, device=device, prompts=dict(student.prompts),
-                              default_prompt_name=student.default_prompt_name)
+    out = SentenceTransformer(
+        modules=modules,
+        device=device,
+        prompts=dict(student.prompts),
+        default_prompt_name=student.default_prompt_name,
+    )
     out.max_seq_length = student.max_seq_length
     return out
 
@@ -219,8 +237,12 @@ def finalize_student(student: Any, info: StudentInfo, device: str) -> Any:
     modules = list(student.children())
     if info.had_normalize and not is_normalize(modules[-1]):
         modules.append(Normalize())
-    final = SentenceTransformer(modules=modules, device=device, prompts=dict(student.prompts),
-                                default_prompt_name=student.default_prompt_name)
+    final = SentenceTransformer(
+        modules=modules,
+        device=device,
+        prompts=dict(student.prompts),
+        default_prompt_name=student.default_prompt_name,
+    )
     final.max_seq_length = student.max_seq_length
     return final
 
@@ -231,8 +253,14 @@ def torch_device_ok(device: str) -> str:
     return device
 
 
-def add_lora(transformer_module: Any, r: int, alpha: float, dropout: float, target_modules: list[str],
-             layers: list[int]) -> list[str]:
+def add_lora(
+    transformer_module: Any,
+    r: int,
+    alpha: float,
+    dropout: float,
+    target_modules: list[str],
+    layers: list[int],
+) -> list[str]:
     """Freeze the whole transformer and inject trainable LoRA matrices (peft) into `layers`.
 
     Returns the adapted modules' names. Backpropagation stops below the lowest adapted block, so
@@ -247,9 +275,15 @@ def add_lora(transformer_module: Any, r: int, alpha: float, dropout: float, targ
         raise ValueError(f"lora layers {layers}: indices must be in 0..{len(blocks) - 1}")
     auto.requires_grad_(False)
     # peft annotates lora_alpha as int but scales by alpha / r with any number.
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,  # type: ignore[arg-type]
-                        target_modules=target_modules, layers_to_transform=sorted(layers),
-                        layers_pattern=attr, bias="none")
+    config = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,  # type: ignore[arg-type]
+        target_modules=target_modules,
+        layers_to_transform=sorted(layers),
+        layers_pattern=attr,
+        bias="none",
+    )
     inject_adapter_in_model(config, auto)
     names = [n for n, m in auto.named_modules() if _is_lora_layer(m)]
     if not names:
@@ -284,8 +318,10 @@ def extract_and_merge_lora(transformer_module: Any, meta: dict[str, str]) -> Any
     if len(scalings) != 1:
         raise ValueError(f"lora: expected one scaling for all layers, got {sorted(scalings)}")
     adapter = Adapter(deltas=deltas, scaling=scalings.pop(), meta=meta)
-    base_state = {k: m.base_layer.weight.detach().float().cpu().numpy() for k, m in
-                  ((f"{n}.weight", m) for n, m in lora_modules)}
+    base_state = {
+        k: m.base_layer.weight.detach().float().cpu().numpy()
+        for k, m in ((f"{n}.weight", m) for n, m in lora_modules)
+    }
     merged = merge_adapter(base_state, adapter)
     for name, module in lora_modules:
         linear = module.base_layer

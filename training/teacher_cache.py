@@ -98,8 +98,9 @@ class TeacherCache:
         return np.stack([self._shards[s][r] for s, r in (self._index[k] for k in keys)])
 
 
-def teacher_cache_key(weights_sha256: str, normalized: bool, max_seq_length: int, precision: str = "fp32"
-                      ) -> str:
+def teacher_cache_key(
+    weights_sha256: str, normalized: bool, max_seq_length: int, precision: str = "fp32"
+) -> str:
     """Everything that changes the teacher's vectors goes into the key."""
     mode = "norm" if normalized else "raw"
     suffix = "" if precision == "fp32" else f"-{precision}"

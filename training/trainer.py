@@ -74,18 +74,25 @@ def apply_prompts(texts: list[str], prompts: dict[str, str], mode: str, rng: ran
     # the same prompt, so the no-duplicates batch sampler of the ranking objective still sees it
     # as a duplicate.
     salt = str(rng.random())
-    return [(query if hashlib.blake2b((salt + t).encode(), digest_size=1).digest()[0] < 128 else document) + t
-            for t in texts]
+    return [
+        (query if hashlib.blake2b((salt + t).encode(), digest_size=1).digest()[0] < 128 else document) + t
+        for t in texts
+    ]
 
 
 def encode_raw(model: Any, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
     """Encode with the training-head model (no Normalize when distilling raw targets)."""
-    return np.asarray(model.encode(texts, prompt=prompt, batch_size=batch_size, convert_to_numpy=True,
-                                   show_progress_bar=False), dtype=np.float32)
+    return np.asarray(
+        model.encode(
+            texts, prompt=prompt, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
+        ),
+        dtype=np.float32,
+    )
 
 
-def heldout_eval(model: Any, pairs: list[Pair], targets: np.ndarray, batch_size: int
-                 ) -> dict[str, dict[str, float]]:
+def heldout_eval(
+    model: Any, pairs: list[Pair], targets: np.ndarray, batch_size: int
+) -> dict[str, dict[str, float]]:
     if not pairs:
         return {}
     prompt = model.prompts.get("query", "")
@@ -110,8 +117,9 @@ def _progress_callback(total_pairs_per_step: int, console: Console) -> Any:
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             self.start = time.monotonic()
             self.start_step = state.global_step
-            self.task = self.bar.add_task("training", total=state.max_steps, completed=state.global_step,
-                                          unit="step")
+            self.task = self.bar.add_task(
+                "training", total=state.max_steps, completed=state.global_step, unit="step"
+            )
             if console.is_terminal:
                 self.bar.start()
 
@@ -132,8 +140,9 @@ def _progress_callback(total_pairs_per_step: int, console: Console) -> Any:
             if "loss" in logs:
                 self.losses.append((step, float(logs["loss"])))
                 parts.append(f"loss {logs['loss']:.5f}")
-            parts += [f"{k} {v:.4f}" for k, v in logs.items() if k.startswith("eval_") and
-                      isinstance(v, float)]
+            parts += [
+                f"{k} {v:.4f}" for k, v in logs.items() if k.startswith("eval_") and isinstance(v, float)
+            ]
             parts += [f"{pairs_s:.1f} pairs/s", f"ETA {eta / 60:.1f} min"]
             self.bar.console.print(" · ".join(parts), highlight=False)
 
@@ -154,8 +163,9 @@ def _heldout_evaluator(pairs: list[Pair], targets: np.ndarray, batch_size: int) 
             self.primary_metric = "mse_x100"
             self.greater_is_better = False
 
-        def __call__(self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
-                     ) -> dict[str, float]:
+        def __call__(
+            self, model: Any, output_path: str | None = None, epoch: int = -1, steps: int = -1
+        ) -> dict[str, float]:
             per_lang = heldout_eval(model, pairs, targets, batch_size)
             metrics = {
                 "mse_x100": mean_over_langs(per_lang, "mse_x100"),
@@ -199,9 +209,16 @@ class TrainResult:
         return d
 
 
-def init_projection(cfg: TrainConfig, student: Any, info: StudentInfo, data: ParallelData,
-                    targets: np.ndarray, device: str, precision: str, console: Console
-                    ) -> tuple[Any, StudentInfo]:
+def init_projection(
+    cfg: TrainConfig,
+    student: Any,
+    info: StudentInfo,
+    data: ParallelData,
+    targets: np.ndarray,
+    device: str,
+    precision: str,
+    console: Console,
+) -> tuple[Any, StudentInfo]:
     """Fit the Dense head by least squares on a per-language sample of the training pairs."""
     rng = random.Random(cfg.seed + 1)
     per_lang: dict[str, list[int]] = {}
@@ -216,14 +233,23 @@ def init_projection(cfg: TrainConfig, student: Any, info: StudentInfo, data: Par
     y = np.concatenate([targets[idx], targets[idx]])
     w, b = fit_linear_map(x, y)
     fit_mse = float(np.mean((x @ w + b - y) ** 2) * 100)
-    console.print(f"init projection: least squares on {len(x)} sentences in {time.monotonic() - t0:.0f}s, "
-                  f"MSE×100 {fit_mse:.3f} (before any step)")
+    console.print(
+        f"init projection: least squares on {len(x)} sentences in {time.monotonic() - t0:.0f}s, "
+        f"MSE×100 {fit_mse:.3f} (before any step)"
+    )
     info.projection = "dense-lstsq"
     return add_projection(student, w, b, device), info
 
 
-def base_translation_targets(cfg: TrainConfig, teacher: Teacher, texts: list[str], models_dir: Path,
-                             device: str, precision: str, cache_root: Path) -> np.ndarray:
+def base_translation_targets(
+    cfg: TrainConfig,
+    teacher: Teacher,
+    texts: list[str],
+    models_dir: Path,
+    device: str,
+    precision: str,
+    cache_root: Path,
+) -> np.ndarray:
     """The untrained student's raw vectors of the translations (the preservation targets), cached.
 
     A self-teacher run reuses the loaded teacher (same weights, same cache); otherwise the
@@ -236,9 +262,13 @@ def base_translation_targets(cfg: TrainConfig, teacher: Teacher, texts: list[str
     if student_sha != teacher.encoder.identity.weights_sha256:
         base = load_teacher(cfg.student, models_dir, device, normalized_target=cfg.normalize_target)
     ident = base.encoder.identity
-    cache = TeacherCache(cache_root, teacher_cache_key(ident.weights_sha256, cfg.normalize_target,
-                                                       int(base.model.max_seq_length or 512), precision),
-                         meta={"teacher": ident.to_dict(), "normalized": cfg.normalize_target})
+    cache = TeacherCache(
+        cache_root,
+        teacher_cache_key(
+            ident.weights_sha256, cfg.normalize_target, int(base.model.max_seq_length or 512), precision
+        ),
+        meta={"teacher": ident.to_dict(), "normalized": cfg.normalize_target},
+    )
     return cache.get_or_compute(texts, base.encode_fn(cfg.teacher_batch_size, precision))
 
 
@@ -256,14 +286,21 @@ def lora_meta(cfg: TrainConfig, info: StudentInfo) -> dict[str, str]:
     }
 
 
-def prepare_data(cfg: TrainConfig, models_dir: Path | None = None, device: str = "cpu",
-                 console: Console | None = None) -> ParallelData:
+def prepare_data(
+    cfg: TrainConfig, models_dir: Path | None = None, device: str = "cpu", console: Console | None = None
+) -> ParallelData:
     eval_dir = default_eval_dir(cfg.eval_dir)
     exclude = eval_sentences(eval_dir) if cfg.exclude_eval_sentences and eval_dir else None
     sources = [source_from_spec(s, cfg.languages) for s in cfg.data]
     data = load_parallel(
-        sources, langs=cfg.languages, max_pairs_per_lang=cfg.max_pairs_per_lang, max_chars=cfg.max_chars,
-        dedup=cfg.dedup, exclude=exclude, heldout_per_lang=cfg.heldout_per_lang, seed=cfg.seed,
+        sources,
+        langs=cfg.languages,
+        max_pairs_per_lang=cfg.max_pairs_per_lang,
+        max_chars=cfg.max_chars,
+        dedup=cfg.dedup,
+        exclude=exclude,
+        heldout_per_lang=cfg.heldout_per_lang,
+        seed=cfg.seed,
     )
     if cfg.filter is not None:
         if models_dir is None:
@@ -272,8 +309,9 @@ def prepare_data(cfg: TrainConfig, models_dir: Path | None = None, device: str =
     return data
 
 
-def filter_training_pairs(cfg: TrainConfig, fc: FilterConfig, data: ParallelData, models_dir: Path,
-                          device: str, console: Console) -> None:
+def filter_training_pairs(
+    cfg: TrainConfig, fc: FilterConfig, data: ParallelData, models_dir: Path, device: str, console: Console
+) -> None:
     """Apply the `filter:` option to data.train in place, recording per-language counts in data.filtered.
 
     Runs after the cap and the held-out split: scoring costs an embedding per sentence, so only the
@@ -290,8 +328,15 @@ def filter_training_pairs(cfg: TrainConfig, fc: FilterConfig, data: ParallelData
 
     with make_progress(console) as bar:
         task = bar.add_task("filter", total=len(data.train), unit="pair")
-        kept, stats = filter_pairs(data.train, embed, fc.min_score, fc.k, fc.check_lang, fc.chunk_size,
-                                   on_chunk=lambda n: bar.advance(task, n))
+        kept, stats = filter_pairs(
+            data.train,
+            embed,
+            fc.min_score,
+            fc.k,
+            fc.check_lang,
+            fc.chunk_size,
+            on_chunk=lambda n: bar.advance(task, n),
+        )
     data.train = kept
     for lang, st in stats.items():
         data.stats[lang].train = st.kept
@@ -299,12 +344,16 @@ def filter_training_pairs(cfg: TrainConfig, fc: FilterConfig, data: ParallelData
     empty = sorted(lang for lang, st in stats.items() if st.kept == 0)
     if empty:
         raise ParallelDataError(f"the filter (margin ≥ {fc.min_score}) kept no pair for: {', '.join(empty)}")
-    console.print("filter: kept " + ", ".join(f"{lang} {st.kept}/{st.read}" for lang, st in stats.items())
-                  + f" (margin ≥ {fc.min_score}, k={fc.k})")
+    console.print(
+        "filter: kept "
+        + ", ".join(f"{lang} {st.kept}/{st.read}" for lang, st in stats.items())
+        + f" (margin ≥ {fc.min_score}, k={fc.k})"
+    )
 
 
-def train(cfg: TrainConfig, models_dir: Path, resume: bool = False, console: Console | None = None
-          ) -> TrainResult:
+def train(
+    cfg: TrainConfig, models_dir: Path, resume: bool = False, console: Console | None = None
+) -> TrainResult:
     """Run one distillation; returns what the report needs. The model lands in cfg.output_dir."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -319,50 +368,68 @@ def train(cfg: TrainConfig, models_dir: Path, resume: bool = False, console: Con
     (out / "train_config.yaml").write_text(cfg.to_yaml())
 
     data = prepare_data(cfg, models_dir, device, console)
-    console.print(f"data: {len(data.train)} train / {len(data.heldout)} held-out pairs, "
-                  f"langs {', '.join(data.langs)}; malformed lines skipped: {data.malformed_total()}")
+    console.print(
+        f"data: {len(data.train)} train / {len(data.heldout)} held-out pairs, "
+        f"langs {', '.join(data.langs)}; malformed lines skipped: {data.malformed_total()}"
+    )
 
     use_cuda = device.startswith("cuda")
     precision = resolve_precision(cfg.precision, device)
     teacher = load_teacher(cfg.teacher, models_dir, device, normalized_target=cfg.normalize_target)
     ident = teacher.encoder.identity
     cache_root = cfg.cache_dir or (models_dir.parent / "teacher_cache")
-    cache = TeacherCache(cache_root, teacher_cache_key(ident.weights_sha256, cfg.normalize_target,
-                                                       int(teacher.model.max_seq_length or 512), precision),
-                         meta={"teacher": ident.to_dict(), "normalized": cfg.normalize_target})
+    cache = TeacherCache(
+        cache_root,
+        teacher_cache_key(
+            ident.weights_sha256, cfg.normalize_target, int(teacher.model.max_seq_length or 512), precision
+        ),
+        meta={"teacher": ident.to_dict(), "normalized": cfg.normalize_target},
+    )
     t0 = time.monotonic()
     all_pairs = data.train + data.heldout
-    targets = cache.get_or_compute([p.english for p in all_pairs], teacher.encode_fn(cfg.teacher_batch_size,
-                                                                                     precision))
+    targets = cache.get_or_compute(
+        [p.english for p in all_pairs], teacher.encode_fn(cfg.teacher_batch_size, precision)
+    )
     base_targets = None
     if cfg.preservation_weight:
-        base_targets = base_translation_targets(cfg, teacher, [p.translation for p in data.train], models_dir,
-                                                device, precision, cache_root)
+        base_targets = base_translation_targets(
+            cfg, teacher, [p.translation for p in data.train], models_dir, device, precision, cache_root
+        )
     teacher_seconds = time.monotonic() - t0
-    train_targets, held_targets = targets[: len(data.train)], targets[len(data.train):]
+    train_targets, held_targets = targets[: len(data.train)], targets[len(data.train) :]
     del teacher  # free its memory before the student trains
 
     student, info = build_student(
-        cfg.student, models_dir, device, target_dim=int(targets.shape[1]),
-        normalized_target=cfg.normalize_target, freeze_embeddings=cfg.freeze_embeddings,
-        keep_layers=cfg.keep_layers, max_seq_length=cfg.max_seq_length, freeze_layers=cfg.freeze_layers,
+        cfg.student,
+        models_dir,
+        device,
+        target_dim=int(targets.shape[1]),
+        normalized_target=cfg.normalize_target,
+        freeze_embeddings=cfg.freeze_embeddings,
+        keep_layers=cfg.keep_layers,
+        max_seq_length=cfg.max_seq_length,
+        freeze_layers=cfg.freeze_layers,
         lora=cfg.lora,
     )
     if cfg.init_projection == "lstsq":
-        student, info = init_projection(cfg, student, info, data, train_targets, device, precision,
-                                        console)
+        student, info = init_projection(cfg, student, info, data, train_targets, device, precision, console)
     if base_targets is not None and base_targets.shape[1] != int(train_targets.shape[1]):
-        raise ValueError("preservation_weight needs the student's base output to have the teacher's "
-                         f"dimension ({base_targets.shape[1]} vs {train_targets.shape[1]})")
-    console.print(f"student: {info.base}, layers {info.kept_layers} of {info.n_layers_base}, "
-                  f"trainable {info.trainable_parameters / 1e6:.1f}M of {info.total_parameters / 1e6:.1f}M")
+        raise ValueError(
+            "preservation_weight needs the student's base output to have the teacher's "
+            f"dimension ({base_targets.shape[1]} vs {train_targets.shape[1]})"
+        )
+    console.print(
+        f"student: {info.base}, layers {info.kept_layers} of {info.n_layers_base}, "
+        f"trainable {info.trainable_parameters / 1e6:.1f}M of {info.total_parameters / 1e6:.1f}M"
+    )
     heldout_before = heldout_eval(student, data.heldout, held_targets, cfg.batch_size)
 
     rng = random.Random(cfg.seed)
     columns = {
         "english": apply_prompts([p.english for p in data.train], student.prompts, cfg.prompt_mode, rng),
-        "translation": apply_prompts([p.translation for p in data.train], student.prompts,
-                                     cfg.prompt_mode, rng),
+        "translation": apply_prompts(
+            [p.translation for p in data.train], student.prompts, cfg.prompt_mode, rng
+        ),
         "label": train_targets if base_targets is None else np.concatenate([train_targets, base_targets], 1),
     }
     dataset = Dataset.from_dict(columns)
@@ -390,12 +457,21 @@ def train(cfg: TrainConfig, models_dir: Path, resume: bool = False, console: Con
         disable_tqdm=True,
         report_to="none",
         dataloader_drop_last=cfg.objective != "mse",
-        batch_sampler=(LengthGroupedBatchSampler if cfg.group_by_length
-                       else "no_duplicates" if cfg.objective != "mse" else "batch_sampler"),
+        batch_sampler=(
+            LengthGroupedBatchSampler
+            if cfg.group_by_length
+            else "no_duplicates"
+            if cfg.objective != "mse"
+            else "batch_sampler"
+        ),
     )
     callback = _progress_callback(cfg.batch_size, console)
     trainer = SentenceTransformerTrainer(
-        model=student, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
+        model=student,
+        args=args,
+        train_dataset=dataset,
+        loss=loss,
+        evaluator=evaluator,
         callbacks=[callback],
     )
     from transformers.trainer_callback import PrinterCallback
@@ -418,16 +494,27 @@ def train(cfg: TrainConfig, models_dir: Path, resume: bool = False, console: Con
     if cfg.lora is not None:
         adapter = extract_and_merge_lora(student[0], lora_meta(cfg, info))
         adapter.save(out / ADAPTER_FILE)
-        console.print(f"adapter: {adapter.parameters / 1e6:.2f}M parameters → {out / ADAPTER_FILE} "
-                      f"({(out / ADAPTER_FILE).stat().st_size / 1e6:.1f} MB)")
+        console.print(
+            f"adapter: {adapter.parameters / 1e6:.2f}M parameters → {out / ADAPTER_FILE} "
+            f"({(out / ADAPTER_FILE).stat().st_size / 1e6:.1f} MB)"
+        )
     final = finalize_student(student, info, device)
     final.save(str(out), create_model_card=False)
     result = TrainResult(
-        output_dir=out, config=cfg, student=info, data=data.summary(), teacher_identity=ident.to_dict(),
-        heldout_before=heldout_before, heldout_after=heldout_after, losses=callback.losses,
-        steps=steps, precision=precision, train_pairs=len(data.train),
+        output_dir=out,
+        config=cfg,
+        student=info,
+        data=data.summary(),
+        teacher_identity=ident.to_dict(),
+        heldout_before=heldout_before,
+        heldout_after=heldout_after,
+        losses=callback.losses,
+        steps=steps,
+        precision=precision,
+        train_pairs=len(data.train),
         pairs_seen=(steps - start_step) * cfg.batch_size,
-        train_seconds=round(train_seconds, 1), teacher_seconds=round(teacher_seconds, 1),
+        train_seconds=round(train_seconds, 1),
+        teacher_seconds=round(teacher_seconds, 1),
         total_seconds=round(time.monotonic() - t_start, 1),
     )
     (out / META_FILE).write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))

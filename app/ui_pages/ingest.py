@@ -47,8 +47,17 @@ class Job:
 
 
 def merge(total: IngestReport, part: IngestReport) -> None:
-    for name in ("files_seen", "files_indexed", "files_unchanged", "files_skipped", "chunks_added",
-                 "chunks_deleted", "seconds", "documents_added", "documents_pruned"):
+    for name in (
+        "files_seen",
+        "files_indexed",
+        "files_unchanged",
+        "files_skipped",
+        "chunks_added",
+        "chunks_deleted",
+        "seconds",
+        "documents_added",
+        "documents_pruned",
+    ):
         setattr(total, name, getattr(total, name) + getattr(part, name))
     total.files_failed += part.files_failed
     total.skipped += part.skipped
@@ -68,9 +77,11 @@ def run_ingest(jobs: list[Job], refused: list[tuple[str, str]], replace: bool = 
         read = done_before + p.files_read
         files = read / files_total if files_total else 1.0
         chunks = p.chunks_done / p.chunks_queued if p.chunks_queued else 0.0
-        bar.progress(min(1.0, 0.3 * files + 0.7 * chunks * (read / max(files_total, 1))),
-                     text=f"{read}/{files_total} files read · {p.chunks_done}/{p.chunks_queued} passages "
-                          f"embedded" + (f" · {p.current}" if p.current else ""))
+        bar.progress(
+            min(1.0, 0.3 * files + 0.7 * chunks * (read / max(files_total, 1))),
+            text=f"{read}/{files_total} files read · {p.chunks_done}/{p.chunks_queued} passages "
+            f"embedded" + (f" · {p.current}" if p.current else ""),
+        )
 
     report = IngestReport()
     # Keep the store for the whole ingest: an idle release between two writes would let another
@@ -78,8 +89,9 @@ def run_ingest(jobs: list[Job], refused: list[tuple[str, str]], replace: bool = 
     hold = store.hold() if hasattr(store, "hold") else contextlib.nullcontext(store)
     try:
         with hold as held:
-            index = Index(held, encoder, collection, batch_size=cfg.batch_size,
-                          options=collection_options(cfg))
+            index = Index(
+                held, encoder, collection, batch_size=cfg.batch_size, options=collection_options(cfg)
+            )
             for job in jobs:
                 options = dataclasses.replace(job.options, replace=replace)
                 merge(report, index.add(job.items, options=options, progress=on_progress))
@@ -100,25 +112,36 @@ def show_report(report: IngestReport, refused: list[tuple[str, str]], given: lis
     cols[1].metric("Unchanged", report.files_unchanged)
     cols[2].metric("Skipped", report.files_skipped)
     cols[3].metric("Failed", failed)
-    st.caption(f"{report.chunks_added} passages added, {report.chunks_deleted} replaced or removed, "
-               f"{report.seconds:.1f} s")
+    st.caption(
+        f"{report.chunks_added} passages added, {report.chunks_deleted} replaced or removed, "
+        f"{report.seconds:.1f} s"
+    )
     rows = [{"file": name, "status": "refused", "reason": why} for name, why in refused]
-    rows += [{"file": f.path.removeprefix("upload:"), "status": "failed", "reason": f.error}
-             for f in report.files_failed]
-    rows += [{"file": f.path.removeprefix("upload:"), "status": "skipped", "reason": f.error}
-             for f in report.skipped]
+    rows += [
+        {"file": f.path.removeprefix("upload:"), "status": "failed", "reason": f.error}
+        for f in report.files_failed
+    ]
+    rows += [
+        {"file": f.path.removeprefix("upload:"), "status": "skipped", "reason": f.error}
+        for f in report.skipped
+    ]
     noted = {r["file"] for r in rows}
     notes = {f.path.removeprefix("upload:"): f.error for f in report.notes}
     # Uploads are listed one by one; a folder's indexed files are only counted by the indexer.
-    rows += [{"file": n, "status": "indexed or unchanged", "reason": notes.get(n, "")} for n in given
-             if n not in noted and not Path(n).is_dir()]
+    rows += [
+        {"file": n, "status": "indexed or unchanged", "reason": notes.get(n, "")}
+        for n in given
+        if n not in noted and not Path(n).is_dir()
+    ]
     if failed:
         st.error(f"{failed} file(s) could not be indexed — see the reasons below.", icon=":material/error:")
     elif report.files_indexed:
         st.success("Indexed. Go to **Search** to query the new documents.", icon=":material/check_circle:")
     elif report.files_unchanged:
-        st.info(f"Nothing new: {report.files_unchanged} file(s) were already indexed, unchanged.",
-                icon=":material/done_all:")
+        st.info(
+            f"Nothing new: {report.files_unchanged} file(s) were already indexed, unchanged.",
+            icon=":material/done_all:",
+        )
     if rows:
         # A table, not a grid: long reasons wrap instead of being cut off.
         st.table(pd.DataFrame(rows).set_index("file"))
@@ -138,22 +161,40 @@ def table_setup(name: str, data: bytes, key: str) -> AddOptions | str:
         st.dataframe(frame.head(PREVIEW_ROWS), hide_index=True, width="stretch")
         c = st.columns(3)
         guess = guess_text_column(columns)
-        text_col = c[0].selectbox("Text column", columns, index=columns.index(guess) if guess else None,
-                                  key=f"{key}-text", placeholder="choose the column to search",
-                                  help="The passages come from this column.")
-        id_col = c[1].selectbox("Id column", [NONE, *columns], key=f"{key}-id",
-                                help="Stable row ids make re-uploads replace rows instead of adding them.")
+        text_col = c[0].selectbox(
+            "Text column",
+            columns,
+            index=columns.index(guess) if guess else None,
+            key=f"{key}-text",
+            placeholder="choose the column to search",
+            help="The passages come from this column.",
+        )
+        id_col = c[1].selectbox(
+            "Id column",
+            [NONE, *columns],
+            key=f"{key}-id",
+            help="Stable row ids make re-uploads replace rows instead of adding them.",
+        )
         title_guess = guess_title_column(columns, exclude=(text_col,))
         title_options = [NONE, *columns]
-        title_col = c[2].selectbox("Title column", title_options, key=f"{key}-title",
-                                   index=title_options.index(title_guess) if title_guess else 0)
+        title_col = c[2].selectbox(
+            "Title column",
+            title_options,
+            key=f"{key}-title",
+            index=title_options.index(title_guess) if title_guess else 0,
+        )
         rest = [col for col in columns if col not in (text_col, id_col, title_col)]
-        meta = st.multiselect("Metadata columns (filterable in Search)", rest, default=rest,
-                              key=f"{key}-meta")
+        meta = st.multiselect(
+            "Metadata columns (filterable in Search)", rest, default=rest, key=f"{key}-meta"
+        )
     if text_col is None:
         return f"choose the text column of {name}"
-    return AddOptions(text_column=text_col, id_column=None if id_col == NONE else id_col,
-                      title_column=None if title_col == NONE else title_col, metadata_columns=tuple(meta))
+    return AddOptions(
+        text_column=text_col,
+        id_column=None if id_col == NONE else id_col,
+        title_column=None if title_col == NONE else title_col,
+        metadata_columns=tuple(meta),
+    )
 
 
 cfg = ui.settings()
@@ -163,8 +204,13 @@ st.title("Ingest")
 header = st.empty()  # filled at the end, so the count includes what this run added
 
 # The widget itself lists the allowed types and the size limit.
-files = st.file_uploader("Documents to index (text, Markdown, HTML, PDF, Word, tables)", type=ALLOWED,
-                         accept_multiple_files=True, max_upload_size=cfg.upload_max_mb, key="uploads")
+files = st.file_uploader(
+    "Documents to index (text, Markdown, HTML, PDF, Word, tables)",
+    type=ALLOWED,
+    accept_multiple_files=True,
+    max_upload_size=cfg.upload_max_mb,
+    key="uploads",
+)
 jobs: list[Job] = []
 refused: list[tuple[str, str]] = []
 blocked: list[str] = []
@@ -187,11 +233,18 @@ for why in blocked:
     st.warning(ui.md_escape(why), icon=":material/table_chart:")
 # Uploads have ids of their own ("upload:NAME"); only table rows with an id column can meet
 # ids that other files hold, and those are refused unless this is ticked.
-replace = st.checkbox("Replace documents that other files already hold under the same id (--replace)",
-                      value=False, key="replace")
+replace = st.checkbox(
+    "Replace documents that other files already hold under the same id (--replace)",
+    value=False,
+    key="replace",
+)
 count = sum(len(j.items) for j in jobs)
-if st.button(f"Index {count} file{'s' if count != 1 else ''}" if files else "Index uploaded files",
-             type="primary", disabled=bool(blocked), key="index-uploads"):
+if st.button(
+    f"Index {count} file{'s' if count != 1 else ''}" if files else "Index uploaded files",
+    type="primary",
+    disabled=bool(blocked),
+    key="index-uploads",
+):
     if not files:
         st.warning("Choose one or more files first.", icon=":material/description:")
     else:
@@ -207,13 +260,17 @@ if cfg.allow_server_paths:
         else:
             run_ingest([Job([str(path)])], [])
 else:
-    st.caption("Reading server folders is off. An administrator can enable it with "
-               "`ROSETTA_ALLOW_SERVER_PATHS=true` (it lets anyone with the UI read files the server can).")
+    st.caption(
+        "Reading server folders is off. An administrator can enable it with "
+        "`ROSETTA_ALLOW_SERVER_PATHS=true` (it lets anyone with the UI read files the server can)."
+    )
 
 if "ingest_report" in st.session_state:
     st.subheader("Last run")
     show_report(*st.session_state["ingest_report"])
 
-header.caption(f"Add documents to **{ui.md_escape(collection)}** "
-               f"({ui.collection_count(store, collection):,} passages now). "
-               "Documents in any language; each passage's language is detected.")
+header.caption(
+    f"Add documents to **{ui.md_escape(collection)}** "
+    f"({ui.collection_count(store, collection):,} passages now). "
+    "Documents in any language; each passage's language is detected."
+)

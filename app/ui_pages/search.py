@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import date
+from typing import Literal, TypedDict
 
 import pandas as pd
 import streamlit as st
@@ -64,8 +65,20 @@ mark.rosetta-sentence { background: #dbeafe; padding: 0.05rem 0; }
 </style>
 """
 # Dark enough for white text (WCAG AA at badge size).
-BADGE_COLORS = ["#3b6796", "#b85c00", "#2e7d32", "#8e4585", "#c62828", "#00796b", "#6d4c41",
-                "#5e35b1", "#ad1457", "#455a64", "#2f4b7c", "#7a5c00"]
+BADGE_COLORS = [
+    "#3b6796",
+    "#b85c00",
+    "#2e7d32",
+    "#8e4585",
+    "#c62828",
+    "#00796b",
+    "#6d4c41",
+    "#5e35b1",
+    "#ad1457",
+    "#455a64",
+    "#2f4b7c",
+    "#7a5c00",
+]
 SNIPPET_WIDTH = 320
 Z_FULL_BAR = 10.0  # a z-score this high fills the score bar
 AUTO = "auto"
@@ -80,18 +93,24 @@ def score_html(p: Passage, hybrid: bool) -> str:
     """The score with its meaning: cosine similarity (and RRF in hybrid), calibrated by the z-score."""
     parts = []
     if hybrid:
-        parts.append(f'<span title="reciprocal rank fusion of the semantic and keyword rankings '
-                     f'(rank-based, no absolute scale)">RRF {p.score:.3f}</span>')
+        parts.append(
+            f'<span title="reciprocal rank fusion of the semantic and keyword rankings '
+            f'(rank-based, no absolute scale)">RRF {p.score:.3f}</span>'
+        )
     if p.similarity is not None:
         parts.append(f'<span title="cosine similarity to the query">similarity {p.similarity:.3f}</span>')
     if p.z is not None:
-        parts.append(f'<span title="standard deviations above this query\'s typical passage in the '
-                     f'collection">z {p.z:.1f}</span>')
+        parts.append(
+            f"<span title=\"standard deviations above this query's typical passage in the "
+            f'collection">z {p.z:.1f}</span>'
+        )
         width = 100 * max(0.0, min(1.0, p.z / Z_FULL_BAR))
         parts.append(f'<span class="rosetta-bar"><div style="width:{width:.0f}%"></div></span>')
     if p.weak:
-        parts.append('<span class="rosetta-weak" title="barely above random passages of this '
-                     'collection">weak match</span>')
+        parts.append(
+            '<span class="rosetta-weak" title="barely above random passages of this '
+            'collection">weak match</span>'
+        )
     return '<span class="rosetta-score">' + " · ".join(parts[:3]) + "".join(parts[3:]) + "</span>"
 
 
@@ -99,16 +118,20 @@ def card_html(hit: SearchHit, query: str, marking: Marking | None, hybrid: bool 
     p = hit.passage
     pages = _pages(p)
     where = p.source + (f" · {pages}" if pages else "") + f" · passage {p.chunk_index + 1}"
-    more = f" · {hit.more_count} more passage{'s' if hit.more_count != 1 else ''} in this document" \
-        if hit.more_count else ""
-    body = snippet(p.text, query, enabled=marking is not None, width=SNIPPET_WIDTH, title=p.title,
-                   marking=marking)
+    more = (
+        f" · {hit.more_count} more passage{'s' if hit.more_count != 1 else ''} in this document"
+        if hit.more_count
+        else ""
+    )
+    body = snippet(
+        p.text, query, enabled=marking is not None, width=SNIPPET_WIDTH, title=p.title, marking=marking
+    )
     return (
         '<div class="rosetta-card"><div class="rosetta-head">'
         f'<span class="rosetta-rank">#{hit.rank}</span>'
         f'<span class="rosetta-badge" style="background:{badge_color(p.lang)}">{escape(p.lang)}</span>'
         f'<span class="rosetta-title" dir="auto">{escape(p.title)}</span>'
-        f'{score_html(p, hybrid)}'
+        f"{score_html(p, hybrid)}"
         f'</div><div class="rosetta-source">{escape(where)}{escape(more)}</div>'
         # dir="auto": Arabic and Hebrew snippets align right, as they read.
         f'<div class="rosetta-snippet" dir="auto">{body}</div></div>'
@@ -137,8 +160,9 @@ def markings(result: SearchResult, engine: Searcher | None) -> dict[str, Marking
         except Exception:  # highlighting must never break a search page
             found = [None] * len(needs)
         best = {q.id: s for q, s in zip(needs, found, strict=True)}
-    return {q.id: marking_for(result.query, query_lang, q.lang, best_sentence=best.get(q.id))
-            for q in passages}
+    return {
+        q.id: marking_for(result.query, query_lang, q.lang, best_sentence=best.get(q.id)) for q in passages
+    }
 
 
 def render_hits(result: SearchResult, key_prefix: str, engine: Searcher | None = None) -> None:
@@ -154,22 +178,42 @@ def render_hits(result: SearchResult, key_prefix: str, engine: Searcher | None =
                 st.html(meta_html(p))
                 for other in hit.more:
                     st.divider()
-                    st.html(f'<div class="rosetta-meta">passage {other.chunk_index + 1} · similarity '
-                            f'{other.similarity if other.similarity is not None else other.score:.3f}'
-                            f'</div><div class="rosetta-full" dir="auto">'
-                            f'{highlight(other.text, result.query, enabled=other.id in marks, marking=marks.get(other.id))}'  # noqa: E501
-                            f'</div>')
-            cols[1].button("Open document", key=f"{key_prefix}-doc-{p.id}", on_click=_open_doc,
-                           args=(p.doc_id,), help="The whole document, every passage, its metadata")
-            cols[2].button("More like this", key=f"{key_prefix}-mlt-{p.id}", on_click=_set_mlt,
-                           args=(p.id,), help="Similar passages in other documents, any language")
+                    st.html(
+                        f'<div class="rosetta-meta">passage {other.chunk_index + 1} · similarity '
+                        f"{other.similarity if other.similarity is not None else other.score:.3f}"
+                        f'</div><div class="rosetta-full" dir="auto">'
+                        f"{highlight(other.text, result.query, enabled=other.id in marks, marking=marks.get(other.id))}"  # noqa: E501
+                        f"</div>"
+                    )
+            cols[1].button(
+                "Open document",
+                key=f"{key_prefix}-doc-{p.id}",
+                on_click=_open_doc,
+                args=(p.doc_id,),
+                help="The whole document, every passage, its metadata",
+            )
+            cols[2].button(
+                "More like this",
+                key=f"{key_prefix}-mlt-{p.id}",
+                on_click=_set_mlt,
+                args=(p.id,),
+                help="Similar passages in other documents, any language",
+            )
 
 
 def meta_html(p: Passage) -> str:
-    meta = {"doc_id": p.doc_id, "language": p.lang, "ingested": p.ingested_at,
-            "characters": f"{p.char_start}–{p.char_end}", **p.metadata}
-    return '<div class="rosetta-meta">' + " · ".join(
-        f"{escape(k)}: {escape(v)}" for k, v in meta.items() if v not in (None, "")) + "</div>"
+    meta = {
+        "doc_id": p.doc_id,
+        "language": p.lang,
+        "ingested": p.ingested_at,
+        "characters": f"{p.char_start}–{p.char_end}",
+        **p.metadata,
+    }
+    return (
+        '<div class="rosetta-meta">'
+        + " · ".join(f"{escape(k)}: {escape(v)}" for k, v in meta.items() if v not in (None, ""))
+        + "</div>"
+    )
 
 
 # ---- state ------------------------------------------------------------------------------------
@@ -224,20 +268,41 @@ if total_passages == 0:
     ui.empty_collection_notice(collection)
     st.stop()
 
-BIND = {"bind": "query-params", "persist_state": "session"}
+
+class _Bind(TypedDict):
+    bind: Literal["query-params"]
+    persist_state: Literal["session"]
+
+
+# Bound widgets keep their value in the URL (shareable, reloadable) and across pages of the session.
+BIND: _Bind = {"bind": "query-params", "persist_state": "session"}
 sb = st.sidebar
 lang_counts = ui.guarded(lambda: store.facet(collection, "lang", limit=200))
 lang_options = sorted(lang_counts, key=lambda c: (-lang_counts[c], c))
 meta_fields = ui.guarded(lambda: ui.metadata_fields(store, collection))
 
-multiline = st.toggle("Paste a paragraph", key="long", help="A multi-line box for long queries "
-                      "(Ctrl+Enter searches).", **BIND)
+multiline = st.toggle(
+    "Paste a paragraph", key="long", help="A multi-line box for long queries (Ctrl+Enter searches).", **BIND
+)
 if multiline:
-    query = st.text_area("Query", key="ql", placeholder="Paste a paragraph in any language…",
-                         label_visibility="collapsed", on_change=_new_query, height=120, **BIND)
+    query = st.text_area(
+        "Query",
+        key="ql",
+        placeholder="Paste a paragraph in any language…",
+        label_visibility="collapsed",
+        on_change=_new_query,
+        height=120,
+        **BIND,
+    )
 else:
-    query = st.text_input("Query", key="q", placeholder="Type a question or keywords in any language…",
-                          label_visibility="collapsed", on_change=_new_query, **BIND)
+    query = st.text_input(
+        "Query",
+        key="q",
+        placeholder="Type a question or keywords in any language…",
+        label_visibility="collapsed",
+        on_change=_new_query,
+        **BIND,
+    )
 query = query or ""
 
 sb.subheader("Filters")
@@ -245,49 +310,104 @@ facet_slot = sb.empty()  # per-query counts, filled once the results are known
 # Options are the ISO codes themselves (a bound widget writes its option labels into the URL:
 # `?lang=de&lang=fr` stays short and stable); the help names them.
 names = ", ".join(f"{c} = {ui.LANG_NAMES.get(c, c)}" for c in lang_options)
-langs = sb.multiselect("Languages", lang_options, key="lang", placeholder="all languages",
-                       on_change=_new_query, help=names, **BIND)
-exclude = sb.multiselect("Exclude languages", lang_options, key="xlang", placeholder="none",
-                         on_change=_new_query, help=names, **BIND)
+langs = sb.multiselect(
+    "Languages",
+    lang_options,
+    key="lang",
+    placeholder="all languages",
+    on_change=_new_query,
+    help=names,
+    **BIND,
+)
+exclude = sb.multiselect(
+    "Exclude languages",
+    lang_options,
+    key="xlang",
+    placeholder="none",
+    on_change=_new_query,
+    help=names,
+    **BIND,
+)
 if set(langs) & set(exclude):
-    sb.warning("Included and excluded at once: " + ", ".join(ui.lang_label(c) for c in sorted(set(langs) &
-               set(exclude))) + " — excluding wins, so these languages return nothing.",
-               icon=":material/warning:")
-source_prefix = sb.text_input("Source starts with", key="src", placeholder="e.g. reports/2024/",
-                              help="A folder or file prefix of the document's source path.",
-                              on_change=_new_query, **BIND)
+    sb.warning(
+        "Included and excluded at once: "
+        + ", ".join(ui.lang_label(c) for c in sorted(set(langs) & set(exclude)))
+        + " — excluding wins, so these languages return nothing.",
+        icon=":material/warning:",
+    )
+source_prefix = sb.text_input(
+    "Source starts with",
+    key="src",
+    placeholder="e.g. reports/2024/",
+    help="A folder or file prefix of the document's source path.",
+    on_change=_new_query,
+    **BIND,
+)
 metadata: dict[str, list[str]] = {}
 for name, values in meta_fields.items():
-    chosen = sb.multiselect(ui.md_escape(name), values, key=f"m.{name}", placeholder="any",
-                            on_change=_new_query, **BIND)
+    chosen = sb.multiselect(
+        ui.md_escape(name), values, key=f"m.{name}", placeholder="any", on_change=_new_query, **BIND
+    )
     if chosen:
         metadata[name] = chosen
 dcols = sb.columns(2)
-date_from = dcols[0].date_input("Ingested from", value=None, key="from", format="YYYY-MM-DD",
-                                on_change=_new_query, **BIND)
+date_from = dcols[0].date_input(
+    "Ingested from", value=None, key="from", format="YYYY-MM-DD", on_change=_new_query, **BIND
+)
 date_to = dcols[1].date_input("to", value=None, key="to", format="YYYY-MM-DD", on_change=_new_query, **BIND)
 
 sb.subheader("Ranking")
 top_k = sb.slider("Results per page", 1, 50, 10, key="k", on_change=_new_query, **BIND)
-ranking = sb.selectbox("Ranking", RANKINGS, key="rank", format_func=RANKING_LABELS.__getitem__,
-                       on_change=_new_query, **BIND,
-                       help="Language-neutral: the best matches in any language. Prefer query language: "
-                       "the same, own-language passages lifted a little. One per language: the best "
-                       "match in each language.")
-hybrid = sb.toggle("Hybrid: meaning + keywords", key="hybrid", value=False, on_change=_new_query,
-                   help="Fuse dense (semantic) and keyword rankings with RRF; the score shown is then "
-                        "RRF (rank-based), with each hit's cosine similarity beside it.", **BIND)
+ranking = sb.selectbox(
+    "Ranking",
+    RANKINGS,
+    key="rank",
+    format_func=RANKING_LABELS.__getitem__,
+    on_change=_new_query,
+    **BIND,
+    help="Language-neutral: the best matches in any language. Prefer query language: "
+    "the same, own-language passages lifted a little. One per language: the best "
+    "match in each language.",
+)
+hybrid = sb.toggle(
+    "Hybrid: meaning + keywords",
+    key="hybrid",
+    value=False,
+    on_change=_new_query,
+    help="Fuse dense (semantic) and keyword rankings with RRF; the score shown is then "
+    "RRF (rank-based), with each hit's cosine similarity beside it.",
+    **BIND,
+)
 grouped = sb.toggle("One result per document", key="group", value=True, on_change=_new_query, **BIND)
-hide_weak = sb.toggle(f"Stop at weak matches (z < {DEFAULT_MIN_Z:g})", key="cut", value=True,
-                      on_change=_new_query, **BIND,
-                      help="Leave out passages that are barely closer to the query than random passages "
-                           "of this collection (the z-score compares each hit with them).")
-min_score = sb.slider("Minimum similarity", 0.0, 1.0, 0.0, 0.01, key="min", on_change=_new_query, **BIND,
-                      help="Cosine similarity floor (0 = none). In hybrid mode it never removes a passage "
-                           "that holds all the query's keywords.")
-override = sb.selectbox("Query language", [AUTO, *lang_options], key="qlang", on_change=_new_query,
-                        help="`auto` detects it. Used for highlighting only: ranking works across "
-                             "languages either way.", **BIND)
+hide_weak = sb.toggle(
+    f"Stop at weak matches (z < {DEFAULT_MIN_Z:g})",
+    key="cut",
+    value=True,
+    on_change=_new_query,
+    **BIND,
+    help="Leave out passages that are barely closer to the query than random passages "
+    "of this collection (the z-score compares each hit with them).",
+)
+min_score = sb.slider(
+    "Minimum similarity",
+    0.0,
+    1.0,
+    0.0,
+    0.01,
+    key="min",
+    on_change=_new_query,
+    **BIND,
+    help="Cosine similarity floor (0 = none). In hybrid mode it never removes a passage "
+    "that holds all the query's keywords.",
+)
+override = sb.selectbox(
+    "Query language",
+    [AUTO, *lang_options],
+    key="qlang",
+    on_change=_new_query,
+    help="`auto` detects it. Used for highlighting only: ranking works across languages either way.",
+    **BIND,
+)
 sb.caption(f"{total_passages:,} passages · {len(lang_counts)} languages in **{collection}**")
 
 if isinstance(date_from, date) and isinstance(date_to, date) and date_from > date_to:
@@ -295,24 +415,44 @@ if isinstance(date_from, date) and isinstance(date_to, date) and date_from > dat
 
 page_no = _current_page()
 offset = (page_no - 1) * top_k
-request = SearchRequest(query=query, limit=top_k, offset=offset, langs=langs, exclude_langs=exclude,
-                        source_prefix=source_prefix or None, metadata=metadata,
-                        ingested_from=date_from if isinstance(date_from, date) else None,
-                        ingested_to=date_to if isinstance(date_to, date) else None,
-                        min_score=min_score or None, min_z=DEFAULT_MIN_Z if hide_weak else None,
-                        hybrid=hybrid, group_by_doc=grouped, ranking=ranking,
-                        query_lang=None if override == AUTO else override)
+request = SearchRequest(
+    query=query,
+    limit=top_k,
+    offset=offset,
+    langs=langs,
+    exclude_langs=exclude,
+    source_prefix=source_prefix or None,
+    metadata=metadata,
+    ingested_from=date_from if isinstance(date_from, date) else None,
+    ingested_to=date_to if isinstance(date_to, date) else None,
+    min_score=min_score or None,
+    min_z=DEFAULT_MIN_Z if hide_weak else None,
+    hybrid=hybrid,
+    group_by_doc=grouped,
+    ranking=ranking,
+    query_lang=None if override == AUTO else override,
+)
 engine = ui.searcher(cfg, store, collection)
 
 
-def export_buttons(rows: pd.DataFrame, kind: str, label_query: str, filters: str,
-                   where: Sequence[DeltaGenerator]) -> None:
+def export_buttons(
+    rows: pd.DataFrame, kind: str, label_query: str, filters: str, where: Sequence[DeltaGenerator]
+) -> None:
     frame = with_context(rows, label_query, filters)
-    where[0].download_button("Export CSV", to_csv_bytes(frame), export_filename(kind, label_query, "csv"),
-                             "text/csv", help="Every result (not only this page), one row per passage, "
-                                              "with the query, filters and date; UTF-8 for Excel.")
-    where[1].download_button("Parquet", to_parquet_bytes(frame),
-                             export_filename(kind, label_query, "parquet"), "application/octet-stream")
+    where[0].download_button(
+        "Export CSV",
+        to_csv_bytes(frame),
+        export_filename(kind, label_query, "csv"),
+        "text/csv",
+        help="Every result (not only this page), one row per passage, "
+        "with the query, filters and date; UTF-8 for Excel.",
+    )
+    where[1].download_button(
+        "Parquet",
+        to_parquet_bytes(frame),
+        export_filename(kind, label_query, "parquet"),
+        "application/octet-stream",
+    )
 
 
 doc_id = st.query_params.get("doc")
@@ -328,16 +468,26 @@ if doc_id:
         st.stop()
     head = passages[0]
     st.subheader(ui.md_escape(head.title))
-    st.caption(ui.md_escape(f"{head.source} · {ui.lang_label(head.doc_lang or head.lang)} · "
-                         f"{len(passages)} passages"))
+    st.caption(
+        ui.md_escape(
+            f"{head.source} · {ui.lang_label(head.doc_lang or head.lang)} · {len(passages)} passages"
+        )
+    )
     st.html(meta_html(head))
     hits_in_doc: set[str] = set()
     marks: dict[str, Marking] = {}
     if query.strip():
         try:
-            found = engine.search(SearchRequest(query=query, limit=len(passages), doc_ids=[doc_id],
-                                                group_by_doc=False, min_z=request.min_z,
-                                                query_lang=request.query_lang))
+            found = engine.search(
+                SearchRequest(
+                    query=query,
+                    limit=len(passages),
+                    doc_ids=[doc_id],
+                    group_by_doc=False,
+                    min_z=request.min_z,
+                    query_lang=request.query_lang,
+                )
+            )
             hits_in_doc = {h.passage.id for h in found.hits}
             marks = markings(found, engine)
         except (SearchError, StoreError):
@@ -347,9 +497,11 @@ if doc_id:
         cls = "rosetta-passage hit" if p.id in hits_in_doc else "rosetta-passage"
         body = highlight(p.text, query, enabled=p.id in marks, marking=marks.get(p.id))
         pages = _pages(p)
-        st.html(f'<div class="{cls}"><div class="rosetta-meta">passage {p.chunk_index + 1}'
-                f'{" · " + escape(pages) if pages else ""} · {escape(p.lang)}</div>'
-                f'<div class="rosetta-full" dir="auto">{body}</div></div>')
+        st.html(
+            f'<div class="{cls}"><div class="rosetta-meta">passage {p.chunk_index + 1}'
+            f"{' · ' + escape(pages) if pages else ''} · {escape(p.lang)}</div>"
+            f'<div class="rosetta-full" dir="auto">{body}</div></div>'
+        )
     st.subheader("More like this document")
     similar = engine.more_like_document(doc_id, limit=top_k)
     render_hits(SearchResult(query="", query_lang="und", hits=similar), "mld")
@@ -371,14 +523,21 @@ if mlt:
     if not similar:
         st.info("Nothing similar found outside this document.", icon=":material/search_off:")
     else:
-        export_buttons(to_dataframe(similar, include_more=True), "similar", title,
-                       f"more like this: {mlt}", st.columns([1, 1, 4]))
+        export_buttons(
+            to_dataframe(similar, include_more=True),
+            "similar",
+            title,
+            f"more like this: {mlt}",
+            st.columns([1, 1, 4]),
+        )
     render_hits(SearchResult(query="", query_lang="und", hits=similar), "mlt")
     st.stop()
 
 if not query.strip():
-    st.info("Type a query above — any language works. Try *wie pflege ich tomaten?* or *月の満ち欠け*.",
-            icon=":material/lightbulb:")
+    st.info(
+        "Type a query above — any language works. Try *wie pflege ich tomaten?* or *月の満ち欠け*.",
+        icon=":material/lightbulb:",
+    )
     st.stop()
 
 try:
@@ -393,8 +552,11 @@ except StoreError as exc:
 
 unit = "documents" if grouped else "passages"
 if result.language is not None:
-    detected = (f"Query language: **{ui.lang_label(result.language.lang)}**" if result.language.lang
-                else "Query language: not determined (searching all languages alike)")
+    detected = (
+        f"Query language: **{ui.lang_label(result.language.lang)}**"
+        if result.language.lang
+        else "Query language: not determined (searching all languages alike)"
+    )
 else:
     detected = f"Query language: **{ui.lang_label(result.query_lang)}** (chosen)"
 if result.hits:
@@ -403,23 +565,38 @@ if result.hits:
     counts = f"{unit} {first}–{last}{of}"
 else:
     counts = "no results"
-st.caption(f"{detected} · {counts} · encode {result.encode_ms:.0f} ms · search {result.search_ms:.0f} ms"
-           + (" · hybrid (scores: RRF, with cosine similarity)" if result.hybrid else ""))
+st.caption(
+    f"{detected} · {counts} · encode {result.encode_ms:.0f} ms · search {result.search_ms:.0f} ms"
+    + (" · hybrid (scores: RRF, with cosine similarity)" if result.hybrid else "")
+)
 if result.hits and all(h.passage.weak for h in result.hits):
-    st.warning(f"Only weak matches: none of these passages stands out from random passages of the "
-               f"collection (z < {WEAK_Z:g}). The collection may hold nothing on this.",
-               icon=":material/help:")
+    st.warning(
+        f"Only weak matches: none of these passages stands out from random passages of the "
+        f"collection (z < {WEAK_Z:g}). The collection may hold nothing on this.",
+        icon=":material/help:",
+    )
 if not result.hits:
-    active = [name for name, on in (("languages", langs), ("excluded languages", exclude),
-                                    ("source prefix", source_prefix), ("fields", metadata),
-                                    ("dates", date_from or date_to), ("minimum similarity", min_score))
-              if on]
+    active = [
+        name
+        for name, on in (
+            ("languages", langs),
+            ("excluded languages", exclude),
+            ("source prefix", source_prefix),
+            ("fields", metadata),
+            ("dates", date_from or date_to),
+            ("minimum similarity", min_score),
+        )
+        if on
+    ]
     hint = f" Try removing filters ({', '.join(active)})." if active else " Try other words."
     if hide_weak and not active:
-        hint = (" Nothing stands out from random passages; switch off *Stop at weak matches* to see "
-                "the closest.")
-    st.info(("No passages matched on this page." if offset else "No passages matched.") + hint,
-            icon=":material/search_off:")
+        hint = (
+            " Nothing stands out from random passages; switch off *Stop at weak matches* to see the closest."
+        )
+    st.info(
+        ("No passages matched on this page." if offset else "No passages matched.") + hint,
+        icon=":material/search_off:",
+    )
 else:
     render_hits(result, "res", engine)
 
@@ -428,12 +605,15 @@ nav[0].button("← Previous", disabled=page_no == 1, on_click=_page, args=(-1,))
 nav[1].button("Next →", disabled=not result.has_more, on_click=_page, args=(1,))
 if result.hits:
     everything = engine.search_all(request)
-    export_buttons(to_dataframe(everything.hits, include_more=True), "search", query,
-                   describe_request(request), nav[3:])
+    export_buttons(
+        to_dataframe(everything.hits, include_more=True), "search", query, describe_request(request), nav[3:]
+    )
     # Facets of this query's results (documents when grouped), not of the whole corpus.
     with facet_slot.container():
-        for name, counts in ui.result_facets(everything.hits, ["lang", *meta_fields]).items():
-            label = "Languages" if name == "lang" else name
-            fmt = ui.lang_label if name == "lang" else str
-            st.caption(f"{ui.md_escape(label)} in these results: "
-                       + " · ".join(f"{ui.md_escape(fmt(k))} {v}" for k, v in counts.items()))
+        for facet, facet_counts in ui.result_facets(everything.hits, ["lang", *meta_fields]).items():
+            label = "Languages" if facet == "lang" else facet
+            fmt = ui.lang_label if facet == "lang" else str
+            st.caption(
+                f"{ui.md_escape(label)} in these results: "
+                + " · ".join(f"{ui.md_escape(fmt(k))} {v}" for k, v in facet_counts.items())
+            )

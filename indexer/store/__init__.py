@@ -84,10 +84,13 @@ def open_embedded(data_dir: Path, *, check_legacy: bool = True) -> EdgeStore:
 def open_store(settings: Any) -> VectorStore:
     """Open the store the settings describe (server if QDRANT_URL is set, else embedded)."""
     if settings.qdrant_url:
-        return QdrantStore.server(settings.qdrant_url, settings.qdrant_api_key,
-                                  prefer_grpc=settings.qdrant_prefer_grpc,
-                                  timeout=settings.qdrant_timeout,
-                                  grpc_port=settings.qdrant_grpc_port)
+        return QdrantStore.server(
+            settings.qdrant_url,
+            settings.qdrant_api_key,
+            prefer_grpc=settings.qdrant_prefer_grpc,
+            timeout=settings.qdrant_timeout,
+            grpc_port=settings.qdrant_grpc_port,
+        )
     return open_embedded(Path(settings.data_dir))
 
 
@@ -102,10 +105,36 @@ def collection_options(settings: Any, metadata_fields: Sequence[str] = ()) -> Co
 
 
 __all__ = [
-    "DENSE", "HOLDER_FILE", "METADATA_KEY", "SCHEMA_VERSION", "SPARSE",
-    "CollectionInfo", "CollectionNotFoundError", "CollectionOptions", "EdgeStore", "Filter", "Hit",
-    "InvalidCollectionNameError", "MigrationNeededError", "ModelMismatchError", "Point", "QdrantStore",
-    "SparseVector", "StoreCorruptedError", "StoreError", "StoreLockedError", "StoreUnavailableError",
-    "VectorStore", "check_collection_name", "collection_options", "edge_path", "legacy_collections",
-    "legacy_path", "match", "match_any", "migrate_command_hint", "open_embedded", "open_store",
+    "DENSE",
+    "HOLDER_FILE",
+    "METADATA_KEY",
+    "SCHEMA_VERSION",
+    "SPARSE",
+    "CollectionInfo",
+    "CollectionNotFoundError",
+    "CollectionOptions",
+    "EdgeStore",
+    "Filter",
+    "Hit",
+    "InvalidCollectionNameError",
+    "MigrationNeededError",
+    "ModelMismatchError",
+    "Point",
+    "QdrantStore",
+    "SparseVector",
+    "StoreCorruptedError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreUnavailableError",
+    "VectorStore",
+    "check_collection_name",
+    "collection_options",
+    "edge_path",
+    "legacy_collections",
+    "legacy_path",
+    "match",
+    "match_any",
+    "migrate_command_hint",
+    "open_embedded",
+    "open_store",
 ]

@@ -113,28 +113,59 @@ class VectorStore(Protocol):
 
     def collections(self) -> list[str]: ...
     def exists(self, collection: str) -> bool: ...
-    def ensure_collection(self, collection: str, identity: ModelIdentity, *, recreate: bool = False,
-                          options: CollectionOptions = ...) -> None: ...
+    def ensure_collection(
+        self,
+        collection: str,
+        identity: ModelIdentity,
+        *,
+        recreate: bool = False,
+        options: CollectionOptions = ...,
+    ) -> None: ...
     def identity(self, collection: str) -> ModelIdentity | None: ...
     def info(self, collection: str) -> CollectionInfo: ...
     def drop(self, collection: str) -> None: ...
     def upsert(self, collection: str, points: Sequence[Point]) -> None: ...
     def delete(self, collection: str, where: Filter) -> None: ...
     def delete_ids(self, collection: str, ids: Sequence[str]) -> None: ...
-    def query(self, collection: str, vector: Sequence[float] | np.ndarray, *, where: Filter | None = None,
-              limit: int = 10, offset: int = 0, score_threshold: float | None = None,
-              sparse: SparseVector | None = None, with_vectors: bool = False) -> list[Hit]: ...
-    def recommend(self, collection: str, point_id: str, *, where: Filter | None = None,
-                  limit: int = 10) -> list[Hit]: ...
+    def query(
+        self,
+        collection: str,
+        vector: Sequence[float] | np.ndarray,
+        *,
+        where: Filter | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        score_threshold: float | None = None,
+        sparse: SparseVector | None = None,
+        with_vectors: bool = False,
+    ) -> list[Hit]: ...
+    def recommend(
+        self, collection: str, point_id: str, *, where: Filter | None = None, limit: int = 10
+    ) -> list[Hit]: ...
     def retrieve(self, collection: str, ids: Sequence[str], with_vectors: bool = False) -> list[Hit]: ...
-    def scroll(self, collection: str, *, where: Filter | None = None, limit: int = 256,
-               offset: str | None = None, with_vectors: bool = False,
-               with_payload: bool | Sequence[str] = True) -> tuple[list[Hit], str | None]: ...
-    def iterate(self, collection: str, *, where: Filter | None = None, batch: int = 512,
-                with_vectors: bool = False, with_payload: bool | Sequence[str] = True) -> Iterator[Hit]: ...
+    def scroll(
+        self,
+        collection: str,
+        *,
+        where: Filter | None = None,
+        limit: int = 256,
+        offset: str | None = None,
+        with_vectors: bool = False,
+        with_payload: bool | Sequence[str] = True,
+    ) -> tuple[list[Hit], str | None]: ...
+    def iterate(
+        self,
+        collection: str,
+        *,
+        where: Filter | None = None,
+        batch: int = 512,
+        with_vectors: bool = False,
+        with_payload: bool | Sequence[str] = True,
+    ) -> Iterator[Hit]: ...
     def count(self, collection: str, where: Filter | None = None) -> int: ...
-    def facet(self, collection: str, key: str, *, where: Filter | None = None,
-              limit: int = 100) -> dict[str, int]: ...
+    def facet(
+        self, collection: str, key: str, *, where: Filter | None = None, limit: int = 100
+    ) -> dict[str, int]: ...
     def optimize(self, collection: str) -> None: ...
     def close(self) -> None: ...
     def __enter__(self) -> VectorStore: ...
@@ -144,21 +175,41 @@ class VectorStore(Protocol):
 class ScrollingStore:
     """What a backend gets from its `scroll` and `close`: iteration over everything, `with`."""
 
-    def scroll(self, collection: str, *, where: Filter | None = None, limit: int = 256,
-               offset: str | None = None, with_vectors: bool = False,
-               with_payload: bool | Sequence[str] = True) -> tuple[list[Hit], str | None]:
+    def scroll(
+        self,
+        collection: str,
+        *,
+        where: Filter | None = None,
+        limit: int = 256,
+        offset: str | None = None,
+        with_vectors: bool = False,
+        with_payload: bool | Sequence[str] = True,
+    ) -> tuple[list[Hit], str | None]:
         raise NotImplementedError
 
     def close(self) -> None:
         raise NotImplementedError
 
-    def iterate(self, collection: str, *, where: Filter | None = None, batch: int = 512,
-                with_vectors: bool = False, with_payload: bool | Sequence[str] = True) -> Iterator[Hit]:
+    def iterate(
+        self,
+        collection: str,
+        *,
+        where: Filter | None = None,
+        batch: int = 512,
+        with_vectors: bool = False,
+        with_payload: bool | Sequence[str] = True,
+    ) -> Iterator[Hit]:
         """Every point matching `where`, `batch` at a time from the store (memory stays flat)."""
         offset: str | None = None
         while True:
-            hits, offset = self.scroll(collection, where=where, limit=batch, offset=offset,
-                                       with_vectors=with_vectors, with_payload=with_payload)
+            hits, offset = self.scroll(
+                collection,
+                where=where,
+                limit=batch,
+                offset=offset,
+                with_vectors=with_vectors,
+                with_payload=with_payload,
+            )
             yield from hits
             if offset is None:
                 return
@@ -184,8 +235,13 @@ def stored_identity(meta: dict[str, Any]) -> ModelIdentity | None:
 
 
 def collection_info(collection: str, points: int, meta: dict[str, Any]) -> CollectionInfo:
-    return CollectionInfo(collection, points, stored_identity(meta), meta.get("created_at"),
-                          {k: v for k, v in meta.items() if k not in {"model", "created_at"}})
+    return CollectionInfo(
+        collection,
+        points,
+        stored_identity(meta),
+        meta.get("created_at"),
+        {k: v for k, v in meta.items() if k not in {"model", "created_at"}},
+    )
 
 
 def check_same_model(collection: str, meta: dict[str, Any], identity: ModelIdentity) -> None:
@@ -235,8 +291,11 @@ def holder_info() -> dict[str, Any]:
     import sys
     from datetime import UTC, datetime
 
-    return {"pid": os.getpid(), "command": " ".join(sys.argv)[:300],
-            "since": datetime.now(UTC).isoformat(timespec="seconds")}
+    return {
+        "pid": os.getpid(),
+        "command": " ".join(sys.argv)[:300],
+        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def locked_message(path: Path, holder: Path) -> str:

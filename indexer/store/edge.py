@@ -161,7 +161,8 @@ class EdgeStore(ScrollingStore):
         except FileNotFoundError:
             raise CollectionNotFoundError(
                 f"collection '{collection}' does not exist in the embedded store ({self.location}); "
-                "index documents first (rosetta index PATH)") from None
+                "index documents first (rosetta index PATH)"
+            ) from None
         except (OSError, ValueError) as exc:
             raise StoreCorruptedError(
                 f"collection '{collection}': {path} is unreadable ({_first_line(exc)}). Delete the folder "
@@ -172,8 +173,9 @@ class EdgeStore(ScrollingStore):
 
     # ---- collections ---------------------------------------------------------------------
     def collections(self) -> list[str]:
-        return sorted(p.parent.name for p in self.root.glob(f"*/{META_FILE}")
-                      if not p.parent.name.startswith("."))
+        return sorted(
+            p.parent.name for p in self.root.glob(f"*/{META_FILE}") if not p.parent.name.startswith(".")
+        )
 
     def exists(self, collection: str) -> bool:
         return (self._dir(collection) / META_FILE).is_file()
@@ -185,8 +187,14 @@ class EdgeStore(ScrollingStore):
         meta = self._read_meta(collection)
         return collection_info(collection, self.count(collection), meta)
 
-    def ensure_collection(self, collection: str, identity: ModelIdentity, *, recreate: bool = False,
-                          options: CollectionOptions = CollectionOptions()) -> None:
+    def ensure_collection(
+        self,
+        collection: str,
+        identity: ModelIdentity,
+        *,
+        recreate: bool = False,
+        options: CollectionOptions = CollectionOptions(),
+    ) -> None:
         """Create the collection for `identity`'s vectors, or check an existing one matches it."""
         check_collection_name(collection)
         if self.exists(collection) and not recreate:
@@ -210,15 +218,18 @@ class EdgeStore(ScrollingStore):
             raise StoreError(_engine_message(folder, exc)) from exc
         self._shards[collection] = shard
         self._index_fields(collection, options.metadata_fields, base=True)
-        self._write_meta(collection, {
-            "schema": SCHEMA_VERSION,
-            "backend": BACKEND,
-            "model": identity.to_dict(),
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "scalar_quantization": options.scalar_quantization,
-            "on_disk_vectors": options.on_disk_vectors,
-            "metadata_fields": list(options.metadata_fields),
-        })
+        self._write_meta(
+            collection,
+            {
+                "schema": SCHEMA_VERSION,
+                "backend": BACKEND,
+                "model": identity.to_dict(),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "scalar_quantization": options.scalar_quantization,
+                "on_disk_vectors": options.on_disk_vectors,
+                "metadata_fields": list(options.metadata_fields),
+            },
+        )
 
     def _write_meta(self, collection: str, meta: dict[str, Any]) -> None:
         try:
@@ -230,8 +241,10 @@ class EdgeStore(ScrollingStore):
     def _index_fields(self, collection: str, extra: Sequence[str], *, base: bool = False) -> None:
         specs: list[tuple[str, Any]] = []
         if base:
-            specs += [(f, qe.KeywordIndexParams(prefix=True) if f == PREFIX_FIELD
-                       else qe.PayloadSchemaType.Keyword) for f in KEYWORD_FIELDS]
+            specs += [
+                (f, qe.KeywordIndexParams(prefix=True) if f == PREFIX_FIELD else qe.PayloadSchemaType.Keyword)
+                for f in KEYWORD_FIELDS
+            ]
             specs += [(f, qe.PayloadSchemaType.Datetime) for f in DATETIME_FIELDS]
             specs += [(f, qe.PayloadSchemaType.Integer) for f in INTEGER_FIELDS]
         specs += [(f, qe.PayloadSchemaType.Keyword) for f in extra if f not in KEYWORD_FIELDS]
@@ -284,7 +297,9 @@ class EdgeStore(ScrollingStore):
         shard = self._shard(collection)
         batch: list[int | uuid.UUID | str] = list(ids)
         for start in range(0, len(batch), 4096):
-            self._call(collection, shard.update, qe.UpdateOperation.delete_points(batch[start:start + 4096]))
+            self._call(
+                collection, shard.update, qe.UpdateOperation.delete_points(batch[start : start + 4096])
+            )
 
     def optimize(self, collection: str) -> None:
         """Merge segments and build the HNSW graph (blocking), then flush to disk.
@@ -302,11 +317,22 @@ class EdgeStore(ScrollingStore):
         return qe.SearchParams(
             hnsw_ef=self.hnsw_ef,
             quantization=qe.QuantizationSearchParams(rescore=True, oversampling=QUANT_OVERSAMPLING)
-            if quantized else None)
+            if quantized
+            else None,
+        )
 
-    def query(self, collection: str, vector: Sequence[float] | np.ndarray, *, where: Filter | None = None,
-              limit: int = 10, offset: int = 0, score_threshold: float | None = None,
-              sparse: SparseVector | None = None, with_vectors: bool = False) -> list[Hit]:
+    def query(
+        self,
+        collection: str,
+        vector: Sequence[float] | np.ndarray,
+        *,
+        where: Filter | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        score_threshold: float | None = None,
+        sparse: SparseVector | None = None,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
         """Dense search; with `sparse`, dense + keyword results fused by reciprocal rank fusion."""
         shard = self._shard(collection)
         dense = np.asarray(vector, dtype=np.float32).tolist()
@@ -314,25 +340,46 @@ class EdgeStore(ScrollingStore):
         params = self._params(collection)
         if sparse is None or not sparse.indices:
             request = qe.QueryRequest(
-                limit=limit, offset=offset, query=qe.Query.Nearest(dense, using=DENSE), filter=flt,
-                score_threshold=score_threshold, params=params, with_payload=True,
-                with_vector=[DENSE] if with_vectors else False)
+                limit=limit,
+                offset=offset,
+                query=qe.Query.Nearest(dense, using=DENSE),
+                filter=flt,
+                score_threshold=score_threshold,
+                params=params,
+                with_payload=True,
+                with_vector=[DENSE] if with_vectors else False,
+            )
         else:
             depth = max(4 * (limit + offset), 50)
             request = qe.QueryRequest(
                 # The stubs do not list Fusion.Rrf among the query types; the engine accepts it.
-                limit=limit, offset=offset, query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]
+                limit=limit,
+                offset=offset,
+                query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]
                 prefetches=[
-                    qe.Prefetch(limit=depth, query=qe.Query.Nearest(dense, using=DENSE), filter=flt,
-                                params=params, score_threshold=score_threshold),
-                    qe.Prefetch(limit=depth, filter=flt, query=qe.Query.Nearest(
-                        qe.SparseVector(list(sparse.indices), list(sparse.values)), using=SPARSE)),
+                    qe.Prefetch(
+                        limit=depth,
+                        query=qe.Query.Nearest(dense, using=DENSE),
+                        filter=flt,
+                        params=params,
+                        score_threshold=score_threshold,
+                    ),
+                    qe.Prefetch(
+                        limit=depth,
+                        filter=flt,
+                        query=qe.Query.Nearest(
+                            qe.SparseVector(list(sparse.indices), list(sparse.values)), using=SPARSE
+                        ),
+                    ),
                 ],
-                with_payload=True, with_vector=[DENSE] if with_vectors else False)
+                with_payload=True,
+                with_vector=[DENSE] if with_vectors else False,
+            )
         return [_hit(p) for p in self._call(collection, shard.query, request)]
 
-    def recommend(self, collection: str, point_id: str, *, where: Filter | None = None,
-                  limit: int = 10) -> list[Hit]:
+    def recommend(
+        self, collection: str, point_id: str, *, where: Filter | None = None, limit: int = 10
+    ) -> list[Hit]:
         """Points closest to an existing point's vector (the point itself excluded)."""
         origin = self.retrieve(collection, [point_id], with_vectors=True)
         if not origin or origin[0].vector is None:
@@ -346,14 +393,24 @@ class EdgeStore(ScrollingStore):
         records = self._call(collection, shard.retrieve, list(ids), True, [DENSE] if with_vectors else False)
         return [_hit(r) for r in records]
 
-    def scroll(self, collection: str, *, where: Filter | None = None, limit: int = 256,
-               offset: str | None = None, with_vectors: bool = False,
-               with_payload: bool | Sequence[str] = True) -> tuple[list[Hit], str | None]:
+    def scroll(
+        self,
+        collection: str,
+        *,
+        where: Filter | None = None,
+        limit: int = 256,
+        offset: str | None = None,
+        with_vectors: bool = False,
+        with_payload: bool | Sequence[str] = True,
+    ) -> tuple[list[Hit], str | None]:
         shard = self._shard(collection)
         request = qe.ScrollRequest(
-            offset=offset, limit=limit, filter=to_edge_filter(where),
+            offset=offset,
+            limit=limit,
+            filter=to_edge_filter(where),
             with_payload=with_payload if isinstance(with_payload, bool) else list(with_payload),
-            with_vector=[DENSE] if with_vectors else False)
+            with_vector=[DENSE] if with_vectors else False,
+        )
         records, next_offset = self._call(collection, shard.scroll, request)
         return [_hit(r) for r in records], (str(next_offset) if next_offset is not None else None)
 
@@ -362,13 +419,17 @@ class EdgeStore(ScrollingStore):
         request = qe.CountRequest(exact=True, filter=to_edge_filter(where))
         return int(self._call(collection, shard.count, request))
 
-    def facet(self, collection: str, key: str, *, where: Filter | None = None,
-              limit: int = 100) -> dict[str, int]:
+    def facet(
+        self, collection: str, key: str, *, where: Filter | None = None, limit: int = 100
+    ) -> dict[str, int]:
         """Value → point count for a payload field (ordered by count)."""
         shard = self._shard(collection)
         if key in self._indexed_fields(collection):
-            response = self._call(collection, shard.facet, qe.FacetRequest(
-                key, limit=limit, exact=True, filter=to_edge_filter(where)))
+            response = self._call(
+                collection,
+                shard.facet,
+                qe.FacetRequest(key, limit=limit, exact=True, filter=to_edge_filter(where)),
+            )
             return {str(h.value): int(h.count) for h in response.hits}
         # The engine facets indexed fields only; count the others from the payloads.
         counts: Counter[str] = Counter()
@@ -402,7 +463,6 @@ class EdgeStore(ScrollingStore):
                 os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
 
-
     def __del__(self) -> None:  # a forgotten store must not keep the folder locked
         # Not contextlib.suppress: at interpreter exit module globals may already be gone.
         try:
@@ -412,16 +472,24 @@ class EdgeStore(ScrollingStore):
 
 
 def _edge_config(dim: int, options: CollectionOptions) -> qe.EdgeConfig:
-    quantization = (qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
-                    if options.scalar_quantization else None)
+    quantization = (
+        qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
+        if options.scalar_quantization
+        else None
+    )
     return qe.EdgeConfig(
-        vectors={DENSE: qe.EdgeVectorParams(
-            size=dim, distance=qe.Distance.Cosine,
-            memory=qe.Memory.Cold if options.on_disk_vectors else None,
-            quantization_config=quantization)},
+        vectors={
+            DENSE: qe.EdgeVectorParams(
+                size=dim,
+                distance=qe.Distance.Cosine,
+                memory=qe.Memory.Cold if options.on_disk_vectors else None,
+                quantization_config=quantization,
+            )
+        },
         sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-        hnsw_config=qe.HnswIndexConfig(m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT,
-                                       full_scan_threshold=FULL_SCAN_KB),
+        hnsw_config=qe.HnswIndexConfig(
+            m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_KB
+        ),
     )
 
 
@@ -521,31 +589,43 @@ def _hit(p: Any) -> Hit:
     if v:
         v = v.get(DENSE) if isinstance(v, dict) else v
         vector = [float(x) for x in v] if v is not None else None
-    return Hit(id=str(p.id), score=float(getattr(p, "score", 0.0) or 0.0),
-               payload=dict(p.payload or {}), vector=vector)
+    return Hit(
+        id=str(p.id),
+        score=float(getattr(p, "score", 0.0) or 0.0),
+        payload=dict(p.payload or {}),
+        vector=vector,
+    )
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     for prefix in ("Service runtime error: ", "IO Error: "):  # the engine's wrappers say nothing
         while text.startswith(prefix):
-            text = text[len(prefix):]
+            text = text[len(prefix) :]
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _is_disk_full(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or "no space left" in text \
-        or "disk full" in text or "storage full" in text
+    return (
+        (isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
+        or "no space left" in text
+        or "disk full" in text
+        or "storage full" in text
+    )
 
 
 def _engine_message(folder: Path, exc: BaseException) -> str:
     if _is_disk_full(exc):
-        return (f"the disk holding {folder} is full. Free some space and run the same command again "
-                "(an interrupted index run resumes without duplicates).")
+        return (
+            f"the disk holding {folder} is full. Free some space and run the same command again "
+            "(an interrupted index run resumes without duplicates)."
+        )
     if isinstance(exc, PermissionError) or "permission denied" in str(exc).lower():
-        return (f"cannot write to {folder} (permission denied): make it writable, or set "
-                "ROSETTA_DATA_DIR to a folder you can write to.")
+        return (
+            f"cannot write to {folder} (permission denied): make it writable, or set "
+            "ROSETTA_DATA_DIR to a folder you can write to."
+        )
     return f"the embedded store failed on {folder}: {_first_line(exc)}"
 
 
@@ -553,6 +633,8 @@ def _os_message(folder: Path, exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return _engine_message(folder, exc)
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (f"cannot write to {folder} ({os.strerror(exc.errno)}): make it writable, or set "
-                "ROSETTA_DATA_DIR to a folder you can write to.")
+        return (
+            f"cannot write to {folder} ({os.strerror(exc.errno)}): make it writable, or set "
+            "ROSETTA_DATA_DIR to a folder you can write to."
+        )
     return f"cannot use the store folder {folder}: {exc.strerror or exc}"

@@ -40,14 +40,16 @@ class MigrationReport:
     backup: Path | None  # where the old folder went
 
 
-def migrate_legacy(data_dir: Path, *, progress: MigrateProgress | None = None,
-                   keep_old: bool = True) -> MigrationReport:
+def migrate_legacy(
+    data_dir: Path, *, progress: MigrateProgress | None = None, keep_old: bool = True
+) -> MigrationReport:
     """Copy every local-mode collection of `data_dir` into its embedded store (see module doc)."""
     data_dir = Path(data_dir)
     names = legacy_collections(data_dir)
     if not names:
-        raise StoreError(f"nothing to migrate: {legacy_path(data_dir)} holds no collections of the "
-                         "previous embedded store")
+        raise StoreError(
+            f"nothing to migrate: {legacy_path(data_dir)} holds no collections of the previous embedded store"
+        )
     old = QdrantStore.embedded(legacy_path(data_dir))
     try:
         new = open_embedded(data_dir, check_legacy=False)
@@ -70,8 +72,9 @@ def migrate_legacy(data_dir: Path, *, progress: MigrateProgress | None = None,
     return MigrationReport(results, backup)
 
 
-def _copy(old: QdrantStore, new: EdgeStore, name: str,
-          progress: MigrateProgress | None) -> MigratedCollection:
+def _copy(
+    old: QdrantStore, new: EdgeStore, name: str, progress: MigrateProgress | None
+) -> MigratedCollection:
     meta = old._metadata(name)
     if "model" not in meta:
         return MigratedCollection(name, 0, "not created by Rosetta (no model identity)")
@@ -81,24 +84,31 @@ def _copy(old: QdrantStore, new: EdgeStore, name: str,
     # Keep the original creation time: it is the collection's, not the migration's.
     with contextlib.suppress(KeyError):
         created = meta["created_at"]
-        new._write_meta(name, {**new._read_meta(name), "created_at": created,
-                               "migrated_from": "qdrant-client local mode"})
+        new._write_meta(
+            name, {**new._read_meta(name), "created_at": created, "migrated_from": "qdrant-client local mode"}
+        )
     done = 0
     offset = None
     if progress is not None:
         progress(name, 0, total)
     while True:
-        records, offset = old.client.scroll(name, limit=BATCH, offset=offset, with_payload=True,
-                                            with_vectors=True)
+        records, offset = old.client.scroll(
+            name, limit=BATCH, offset=offset, with_payload=True, with_vectors=True
+        )
         points = []
         for r in records:
             vectors = r.vector if isinstance(r.vector, dict) else {DENSE: r.vector}
             # Rosetta's collections hold one dense and one sparse vector per point.
             dense = cast(list[float], vectors[DENSE])
             sparse = cast(models.SparseVector | None, vectors.get(SPARSE))
-            points.append(Point(str(r.id), dense, dict(r.payload or {}),
-                                SparseVector(list(sparse.indices), list(sparse.values))
-                                if sparse is not None else None))
+            points.append(
+                Point(
+                    str(r.id),
+                    dense,
+                    dict(r.payload or {}),
+                    SparseVector(list(sparse.indices), list(sparse.values)) if sparse is not None else None,
+                )
+            )
         new.upsert(name, points)
         done += len(points)
         if progress is not None:
@@ -108,8 +118,10 @@ def _copy(old: QdrantStore, new: EdgeStore, name: str,
     new.optimize(name)
     copied = new.count(name)
     if copied != total:
-        raise StoreError(f"migrating collection '{name}': copied {copied} of {total} points; the old "
-                         f"store is untouched, run the migration again")
+        raise StoreError(
+            f"migrating collection '{name}': copied {copied} of {total} points; the old "
+            f"store is untouched, run the migration again"
+        )
     return MigratedCollection(name, copied)
 
 

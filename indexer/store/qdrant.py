@@ -67,8 +67,11 @@ def _is_transient(exc: BaseException) -> bool:
         import grpc
 
         if isinstance(exc, grpc.RpcError):
-            return exc.code() in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                                  grpc.StatusCode.RESOURCE_EXHAUSTED}
+            return exc.code() in {
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+            }
     except ImportError:  # pragma: no cover
         pass
     return False
@@ -77,8 +80,9 @@ def _is_transient(exc: BaseException) -> bool:
 class QdrantStore(ScrollingStore):
     """`VectorStore` over qdrant-client: embedded (path) or server (url) — one API for both."""
 
-    def __init__(self, client: QdrantClient, kind: str, location: str, retries: int = 4,
-                 backoff: float = 0.5) -> None:
+    def __init__(
+        self, client: QdrantClient, kind: str, location: str, retries: int = 4, backoff: float = 0.5
+    ) -> None:
         self.client = client
         self.kind = kind
         self.location = location
@@ -105,16 +109,28 @@ class QdrantStore(ScrollingStore):
         return store
 
     @classmethod
-    def server(cls, url: str, api_key: str | None = None, prefer_grpc: bool = False,
-               timeout: float = 30.0, retries: int = 4, grpc_port: int = 6334) -> QdrantStore:
+    def server(
+        cls,
+        url: str,
+        api_key: str | None = None,
+        prefer_grpc: bool = False,
+        timeout: float = 30.0,
+        retries: int = 4,
+        grpc_port: int = 6334,
+    ) -> QdrantStore:
         with warnings.catch_warnings():
             # The client warns on http + api key; a user on a private network chose that.
             warnings.simplefilter("ignore")
             # check_compatibility runs in a thread whose warnings can't be caught; we compare
             # versions ourselves below, once the server has answered.
-            client = QdrantClient(url=url, api_key=api_key, prefer_grpc=prefer_grpc,
-                                  grpc_port=grpc_port, timeout=max(1, math.ceil(timeout)),
-                                  check_compatibility=False)
+            client = QdrantClient(
+                url=url,
+                api_key=api_key,
+                prefer_grpc=prefer_grpc,
+                grpc_port=grpc_port,
+                timeout=max(1, math.ceil(timeout)),
+                check_compatibility=False,
+            )
         store = cls(client, "server", url, retries=retries)
         store._call(client.get_collections)  # fail early with a clear message
         store._warn_version_drift()
@@ -129,8 +145,12 @@ class QdrantStore(ScrollingStore):
             s_major, s_minor = (int(x) for x in server.split(".")[:2])
             c_major, c_minor = (int(x) for x in client.split(".")[:2])
             if s_major != c_major or abs(s_minor - c_minor) > 1:
-                log.warning("Qdrant server %s and qdrant-client %s differ by more than one minor "
-                            "version; upgrade one of them", server, client)
+                log.warning(
+                    "Qdrant server %s and qdrant-client %s differ by more than one minor "
+                    "version; upgrade one of them",
+                    server,
+                    client,
+                )
 
     # ---- plumbing ------------------------------------------------------------------------
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -146,14 +166,16 @@ class QdrantStore(ScrollingStore):
             before_sleep=lambda state: log.info(
                 "qdrant: transient error (%s); retry %d",
                 type(state.outcome.exception()).__name__ if state.outcome else "?",
-                state.attempt_number),
+                state.attempt_number,
+            ),
             reraise=True,
         )
         try:
             return retrying(fn, *args, **kwargs)
         except Exception as exc:
             if isinstance(exc, ResourceExhaustedResponse) or (
-                    isinstance(exc, UnexpectedResponse) and exc.status_code == 429):
+                isinstance(exc, UnexpectedResponse) and exc.status_code == 429
+            ):
                 raise StoreUnavailableError(
                     f"Qdrant at {self.location} is rate limiting requests (HTTP 429) and still was "
                     f"after {self.retries} retries; try again later, or ask for a higher limit."
@@ -210,8 +232,14 @@ class QdrantStore(ScrollingStore):
         meta = self._metadata(collection)
         return collection_info(collection, self.count(collection), meta)
 
-    def ensure_collection(self, collection: str, identity: ModelIdentity, *, recreate: bool = False,
-                          options: CollectionOptions = CollectionOptions()) -> None:
+    def ensure_collection(
+        self,
+        collection: str,
+        identity: ModelIdentity,
+        *,
+        recreate: bool = False,
+        options: CollectionOptions = CollectionOptions(),
+    ) -> None:
         """Create the collection for `identity`'s vectors, or check an existing one matches it."""
         check_collection_name(collection)
         if self.exists(collection) and not recreate:
@@ -222,25 +250,33 @@ class QdrantStore(ScrollingStore):
         if self.exists(collection):
             self._call(self.client.delete_collection, collection)
         quantization = (
-            models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
-                type=models.ScalarType.INT8, always_ram=True))
-            if options.scalar_quantization else None
+            models.ScalarQuantization(
+                scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8, always_ram=True)
+            )
+            if options.scalar_quantization
+            else None
         )
         self._call(
             self.client.create_collection,
             collection_name=collection,
-            vectors_config={DENSE: models.VectorParams(
-                size=identity.dim, distance=models.Distance.COSINE,
-                on_disk=options.on_disk_vectors or None)},
+            vectors_config={
+                DENSE: models.VectorParams(
+                    size=identity.dim,
+                    distance=models.Distance.COSINE,
+                    on_disk=options.on_disk_vectors or None,
+                )
+            },
             sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             shard_number=options.shard_number,
             replication_factor=options.replication_factor,
             quantization_config=quantization,
-            metadata={METADATA_KEY: {
-                "schema": SCHEMA_VERSION,
-                "model": identity.to_dict(),
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            }},
+            metadata={
+                METADATA_KEY: {
+                    "schema": SCHEMA_VERSION,
+                    "model": identity.to_dict(),
+                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+            },
         )
         self._index_fields(collection, options.metadata_fields)
 
@@ -248,16 +284,21 @@ class QdrantStore(ScrollingStore):
         if self.kind == "embedded":
             return  # local mode scans everything; payload indexes are a server feature
         specs: list[tuple[str, Any]] = [
-            (f, models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, prefix=True)
-             if f == PREFIX_FIELD else models.PayloadSchemaType.KEYWORD)
+            (
+                f,
+                models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, prefix=True)
+                if f == PREFIX_FIELD
+                else models.PayloadSchemaType.KEYWORD,
+            )
             for f in KEYWORD_FIELDS
         ]
         specs += [(f, models.PayloadSchemaType.KEYWORD) for f in extra]
         specs += [(f, models.PayloadSchemaType.DATETIME) for f in DATETIME_FIELDS]
         specs += [(f, models.PayloadSchemaType.INTEGER) for f in INTEGER_FIELDS]
         for name, schema in specs:
-            self._call(self.client.create_payload_index, collection, field_name=name,
-                       field_schema=schema, wait=True)
+            self._call(
+                self.client.create_payload_index, collection, field_name=name, field_schema=schema, wait=True
+            )
 
     def drop(self, collection: str) -> None:
         if self.exists(collection):
@@ -276,78 +317,136 @@ class QdrantStore(ScrollingStore):
         self._call(self.client.upsert, collection_name=collection, points=structs, wait=True)
 
     def delete(self, collection: str, where: Filter) -> None:
-        self._call(self.client.delete, collection_name=collection,
-                   points_selector=models.FilterSelector(filter=where), wait=True)
+        self._call(
+            self.client.delete,
+            collection_name=collection,
+            points_selector=models.FilterSelector(filter=where),
+            wait=True,
+        )
 
     def delete_ids(self, collection: str, ids: Sequence[str]) -> None:
         """Delete points by id: no filter scan (local mode scans every point for a filter)."""
         batch: list[models.ExtendedPointId] = list(ids)
         for start in range(0, len(batch), 1024):
-            self._call(self.client.delete, collection_name=collection,
-                       points_selector=models.PointIdsList(points=batch[start:start + 1024]), wait=True)
+            self._call(
+                self.client.delete,
+                collection_name=collection,
+                points_selector=models.PointIdsList(points=batch[start : start + 1024]),
+                wait=True,
+            )
 
-    def query(self, collection: str, vector: Sequence[float] | np.ndarray, *, where: Filter | None = None,
-              limit: int = 10, offset: int = 0, score_threshold: float | None = None,
-              sparse: SparseVector | None = None, with_vectors: bool = False) -> list[Hit]:
+    def query(
+        self,
+        collection: str,
+        vector: Sequence[float] | np.ndarray,
+        *,
+        where: Filter | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        score_threshold: float | None = None,
+        sparse: SparseVector | None = None,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
         """Dense search; with `sparse`, dense + keyword results fused by reciprocal rank fusion."""
         self._require(collection)
         dense = np.asarray(vector, dtype=np.float32).tolist()
         if sparse is None or not sparse.indices:
             response = self._call(
-                self.client.query_points, collection_name=collection, query=dense, using=DENSE,
-                query_filter=where, limit=limit, offset=offset, score_threshold=score_threshold,
-                with_payload=True, with_vectors=[DENSE] if with_vectors else False)
+                self.client.query_points,
+                collection_name=collection,
+                query=dense,
+                using=DENSE,
+                query_filter=where,
+                limit=limit,
+                offset=offset,
+                score_threshold=score_threshold,
+                with_payload=True,
+                with_vectors=[DENSE] if with_vectors else False,
+            )
         else:
             depth = max(4 * (limit + offset), 50)
             response = self._call(
-                self.client.query_points, collection_name=collection,
+                self.client.query_points,
+                collection_name=collection,
                 prefetch=[
-                    models.Prefetch(query=dense, using=DENSE, filter=where, limit=depth,
-                                    score_threshold=score_threshold),
-                    models.Prefetch(query=models.SparseVector(indices=sparse.indices,
-                                                              values=sparse.values),
-                                    using=SPARSE, filter=where, limit=depth),
+                    models.Prefetch(
+                        query=dense, using=DENSE, filter=where, limit=depth, score_threshold=score_threshold
+                    ),
+                    models.Prefetch(
+                        query=models.SparseVector(indices=sparse.indices, values=sparse.values),
+                        using=SPARSE,
+                        filter=where,
+                        limit=depth,
+                    ),
                 ],
                 query=models.FusionQuery(fusion=models.Fusion.RRF),
-                limit=limit, offset=offset, with_payload=True,
-                with_vectors=[DENSE] if with_vectors else False)
+                limit=limit,
+                offset=offset,
+                with_payload=True,
+                with_vectors=[DENSE] if with_vectors else False,
+            )
         return [_hit(p) for p in response.points]
 
-    def recommend(self, collection: str, point_id: str, *, where: Filter | None = None,
-                  limit: int = 10) -> list[Hit]:
+    def recommend(
+        self, collection: str, point_id: str, *, where: Filter | None = None, limit: int = 10
+    ) -> list[Hit]:
         """Points closest to an existing point's vector (the point itself excluded)."""
         self._require(collection)
         response = self._call(
-            self.client.query_points, collection_name=collection,
+            self.client.query_points,
+            collection_name=collection,
             query=models.RecommendQuery(recommend=models.RecommendInput(positive=[point_id])),
-            using=DENSE, query_filter=where, limit=limit, with_payload=True)
+            using=DENSE,
+            query_filter=where,
+            limit=limit,
+            with_payload=True,
+        )
         return [_hit(p) for p in response.points]
 
     def retrieve(self, collection: str, ids: Sequence[str], with_vectors: bool = False) -> list[Hit]:
-        records = self._call(self.client.retrieve, collection, ids=list(ids), with_payload=True,
-                             with_vectors=[DENSE] if with_vectors else False)
+        records = self._call(
+            self.client.retrieve,
+            collection,
+            ids=list(ids),
+            with_payload=True,
+            with_vectors=[DENSE] if with_vectors else False,
+        )
         return [_hit(r) for r in records]
 
-    def scroll(self, collection: str, *, where: Filter | None = None, limit: int = 256,
-               offset: str | None = None, with_vectors: bool = False,
-               with_payload: bool | Sequence[str] = True) -> tuple[list[Hit], str | None]:
+    def scroll(
+        self,
+        collection: str,
+        *,
+        where: Filter | None = None,
+        limit: int = 256,
+        offset: str | None = None,
+        with_vectors: bool = False,
+        with_payload: bool | Sequence[str] = True,
+    ) -> tuple[list[Hit], str | None]:
         self._require(collection)
         records, next_offset = self._call(
-            self.client.scroll, collection_name=collection, scroll_filter=where, limit=limit,
-            offset=offset, with_payload=list(with_payload) if not isinstance(with_payload, bool)
-            else with_payload, with_vectors=[DENSE] if with_vectors else False)
+            self.client.scroll,
+            collection_name=collection,
+            scroll_filter=where,
+            limit=limit,
+            offset=offset,
+            with_payload=list(with_payload) if not isinstance(with_payload, bool) else with_payload,
+            with_vectors=[DENSE] if with_vectors else False,
+        )
         return [_hit(r) for r in records], (str(next_offset) if next_offset is not None else None)
 
     def count(self, collection: str, where: Filter | None = None) -> int:
         self._require(collection)
         return int(self._call(self.client.count, collection, count_filter=where, exact=True).count)
 
-    def facet(self, collection: str, key: str, *, where: Filter | None = None,
-              limit: int = 100) -> dict[str, int]:
+    def facet(
+        self, collection: str, key: str, *, where: Filter | None = None, limit: int = 100
+    ) -> dict[str, int]:
         """Value → point count for a payload field (keyword facets; ordered by count)."""
         self._require(collection)
-        response = self._call(self.client.facet, collection, key=key, facet_filter=where,
-                              limit=limit, exact=True)
+        response = self._call(
+            self.client.facet, collection, key=key, facet_filter=where, limit=limit, exact=True
+        )
         return {str(h.value): int(h.count) for h in response.hits}
 
     def optimize(self, collection: str) -> None:
@@ -360,7 +459,6 @@ class QdrantStore(ScrollingStore):
             with contextlib.suppress(OSError):
                 self._holder_file.unlink()
             self._holder_file = None
-
 
 
 def _retry_after(exc: BaseException | None) -> float | None:
@@ -405,5 +503,9 @@ def _hit(p: Any) -> Hit:
     if getattr(p, "vector", None):
         v = p.vector.get(DENSE) if isinstance(p.vector, dict) else p.vector
         vector = list(v) if v is not None else None
-    return Hit(id=str(p.id), score=float(getattr(p, "score", 0.0) or 0.0),
-               payload=dict(p.payload or {}), vector=vector)
+    return Hit(
+        id=str(p.id),
+        score=float(getattr(p, "score", 0.0) or 0.0),
+        payload=dict(p.payload or {}),
+        vector=vector,
+    )

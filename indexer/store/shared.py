@@ -18,15 +18,32 @@ from typing import Any
 
 from indexer.store.base import VectorStore
 
-_METHODS = {"collections", "exists", "ensure_collection", "identity", "info", "drop", "upsert", "delete",
-            "delete_ids", "query", "recommend", "retrieve", "scroll", "count", "facet", "optimize"}
+_METHODS = {
+    "collections",
+    "exists",
+    "ensure_collection",
+    "identity",
+    "info",
+    "drop",
+    "upsert",
+    "delete",
+    "delete_ids",
+    "query",
+    "recommend",
+    "retrieve",
+    "scroll",
+    "count",
+    "facet",
+    "optimize",
+}
 
 
 class IdleReleasingStore:
     """A `VectorStore` that opens its backend on demand and closes it after `idle_s` idle seconds."""
 
-    def __init__(self, opener: Callable[[], VectorStore], *, kind: str, location: str,
-                 idle_s: float = 5.0) -> None:
+    def __init__(
+        self, opener: Callable[[], VectorStore], *, kind: str, location: str, idle_s: float = 5.0
+    ) -> None:
         self._opener = opener
         self.kind = kind
         self.location = location
@@ -85,8 +102,11 @@ class IdleReleasingStore:
         while not self._closed:
             time.sleep(min(self.idle_s / 4, 1.0))
             with self._lock:
-                if self._store is not None and self._active == 0 \
-                        and time.monotonic() - self._last_used >= self.idle_s:
+                if (
+                    self._store is not None
+                    and self._active == 0
+                    and time.monotonic() - self._last_used >= self.idle_s
+                ):
                     self.release()
 
     def close(self) -> None:

@@ -95,8 +95,9 @@ def merge_adapter(state: dict[str, np.ndarray], adapter: Adapter) -> dict[str, n
     return merged
 
 
-def apply_adapter_to_folder(base_dir: Path, adapter_path: Path, target: Path,
-                            extra_files: dict[str, str] | None = None) -> Path:
+def apply_adapter_to_folder(
+    base_dir: Path, adapter_path: Path, target: Path, extra_files: dict[str, str] | None = None
+) -> Path:
     """Write base_dir's model with the adapter merged to `target` (atomically: tmp dir, then rename).
 
     Every file of the base folder is copied except its weights and cached identity; the weights
@@ -115,18 +116,24 @@ def apply_adapter_to_folder(base_dir: Path, adapter_path: Path, target: Path,
     if expected and expected != actual:
         raise AdapterError(
             f"{adapter_path} was trained on base weights {expected[:12]}, but {base_dir} has "
-            f"{actual[:12]}; rebuild the base model (rosetta models build --force)")
+            f"{actual[:12]}; rebuild the base model (rosetta models build --force)"
+        )
     state = load_file(str(base_dir / "model.safetensors"))
     merged = merge_adapter(state, adapter)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
         out = Path(tmp) / "model"
-        shutil.copytree(base_dir, out, ignore=shutil.ignore_patterns(
-            "model.safetensors", "rosetta_identity.json", ".*"))
+        shutil.copytree(
+            base_dir, out, ignore=shutil.ignore_patterns("model.safetensors", "rosetta_identity.json", ".*")
+        )
         save_file(merged, str(out / "model.safetensors"), metadata={"format": "pt"})
-        (out / "rosetta_adapter.json").write_text(json.dumps(
-            {"adapter": adapter_path.name, "parameters": adapter.parameters, **adapter.meta},
-            indent=2, sort_keys=True))
+        (out / "rosetta_adapter.json").write_text(
+            json.dumps(
+                {"adapter": adapter_path.name, "parameters": adapter.parameters, **adapter.meta},
+                indent=2,
+                sort_keys=True,
+            )
+        )
         for name, text in (extra_files or {}).items():
             (out / name).write_text(text)
         if target.exists():

@@ -37,7 +37,8 @@ def description() -> str:
     scores = card().get("scores", {})
     if scores:
         text += "; measured (base → aligned): " + ", ".join(
-            f"{k} {v['base']} → {v['aligned']}" for k, v in scores.items())
+            f"{k} {v['base']} → {v['aligned']}" for k, v in scores.items()
+        )
     return text
 
 
@@ -46,6 +47,8 @@ def build_aligned(target: Path) -> Path:
     base_dir = target.parent / BASE
     if not (base_dir / "modules.json").exists():
         build_sentence_transformer(base_dir)
-    readme = f"# {NAME}\n\n{description()}.\n\nBuilt by `rosetta models build {NAME}` from `{BASE}` " \
-             f"and `rosetta/models/adapters/{NAME}.safetensors`.\n"
+    readme = (
+        f"# {NAME}\n\n{description()}.\n\nBuilt by `rosetta models build {NAME}` from `{BASE}` "
+        f"and `rosetta/models/adapters/{NAME}.safetensors`.\n"
+    )
     return apply_adapter_to_folder(base_dir, adapter_file(), target, extra_files={"README.md": readme})

@@ -66,8 +66,9 @@ def int8_fast_here() -> bool:
     return False
 
 
-def choose_backend(requested: str, device: str, precision: str, weights_sha256: str,
-                   unsupported: str | None) -> BackendChoice:
+def choose_backend(
+    requested: str, device: str, precision: str, weights_sha256: str, unsupported: str | None
+) -> BackendChoice:
     """Resolve `requested` (auto or a backend) for this model on this machine, with the reason.
 
     `unsupported` is why the model cannot be exported to ONNX (None if it can).
@@ -77,13 +78,16 @@ def choose_backend(requested: str, device: str, precision: str, weights_sha256: 
     if requested != "auto":
         if requested != "torch":
             if device.split(":")[0] != "cpu":
-                raise ValueError(f"encoder backend {requested} runs on the CPU only; the device is {device} "
-                                 "(set ROSETTA_DEVICE=cpu or ROSETTA_ENCODER_BACKEND=torch)")
+                raise ValueError(
+                    f"encoder backend {requested} runs on the CPU only; the device is {device} "
+                    "(set ROSETTA_DEVICE=cpu or ROSETTA_ENCODER_BACKEND=torch)"
+                )
             if not onnxruntime_available():
                 raise ValueError(f"encoder backend {requested} needs onnxruntime: pip install onnxruntime")
             if unsupported:
-                raise ValueError(f"encoder backend {requested}: {unsupported}; "
-                                 "use ROSETTA_ENCODER_BACKEND=torch")
+                raise ValueError(
+                    f"encoder backend {requested}: {unsupported}; use ROSETTA_ENCODER_BACKEND=torch"
+                )
         return BackendChoice(requested, "set by ROSETTA_ENCODER_BACKEND")
     if device.split(":")[0] != "cpu":
         return BackendChoice("torch", f"device {device}: torch in {precision} with length-sorted batches")
@@ -97,5 +101,7 @@ def choose_backend(requested: str, device: str, precision: str, weights_sha256: 
         return BackendChoice("torch", unsupported)
     if not int8_fast_here():
         return BackendChoice("torch", "this CPU lacks AVX2/dot-product instructions for fast int8")
-    return BackendChoice("onnx-int8", "fastest measured on this CPU (AVX2 or better) and passes the "
-                                      "quality gate for these weights")
+    return BackendChoice(
+        "onnx-int8",
+        "fastest measured on this CPU (AVX2 or better) and passes the quality gate for these weights",
+    )

@@ -102,9 +102,16 @@ class Encoder:
     Callers use `encode_queries` / `encode_documents` and never write prompt prefixes.
     """
 
-    def __init__(self, model: Any, identity: ModelIdentity, precision: str = "fp32",
-                 runner: Any = None, backend_reason: str = "", requested: str = "torch",
-                 models_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        identity: ModelIdentity,
+        precision: str = "fp32",
+        runner: Any = None,
+        backend_reason: str = "",
+        requested: str = "torch",
+        models_dir: Path | None = None,
+    ) -> None:
         self.model = model
         self.identity = identity
         # Not part of the identity: bf16 and fp32 vectors of one model agree to cosine ≥ 0.9999.
@@ -122,17 +129,34 @@ class Encoder:
         backend is used for it instead. A backend set explicitly is kept (and refused if it does
         not fit, naming both).
         """
-        if (self.requested != "auto" or stored.weights_sha256 != self.identity.weights_sha256
-                or stored.backend == self.identity.backend or stored.same_vectors_as(self.identity)):
+        if (
+            self.requested != "auto"
+            or stored.weights_sha256 != self.identity.weights_sha256
+            or stored.backend == self.identity.backend
+            or stored.same_vectors_as(self.identity)
+        ):
             return self
         base = replace(self.identity, backend="torch", quantization="none")
         log.info("collection written by %s: encoding with it", stored.backend)
-        return Encoder._with_backend(self.model, base, "fp32", stored.backend, str(self.model.device),
-                                     self.models_dir or Path("."), requested="auto")
+        return Encoder._with_backend(
+            self.model,
+            base,
+            "fp32",
+            stored.backend,
+            str(self.model.device),
+            self.models_dir or Path("."),
+            requested="auto",
+        )
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, model: str | None = None,
-                      precision: Precision | str | None = None, backend: Backend | None = None) -> Encoder:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        model: str | None = None,
+        precision: Precision | str | None = None,
+        backend: Backend | None = None,
+    ) -> Encoder:
         """Load the model the settings name, on their device, precision and backend.
 
         Args:
@@ -149,12 +173,23 @@ class Encoder:
         """
         from rosetta.settings import resolve_device
 
-        return cls.load(model or settings.model, settings.models_dir, resolve_device(settings.device),
-                        precision or settings.precision, backend or settings.encoder_backend)
+        return cls.load(
+            model or settings.model,
+            settings.models_dir,
+            resolve_device(settings.device),
+            precision or settings.precision,
+            backend or settings.encoder_backend,
+        )
 
     @classmethod
-    def load(cls, reference: str, models_dir: Path, device: str = "cpu", precision: str = "fp32",
-             backend: Backend = "torch") -> Encoder:
+    def load(
+        cls,
+        reference: str,
+        models_dir: Path,
+        device: str = "cpu",
+        precision: str = "fp32",
+        backend: Backend = "torch",
+    ) -> Encoder:
         """Load a model; `backend` auto picks the fastest engine that passes the quality gate here."""
         quiet_transformers()
         from sentence_transformers import SentenceTransformer
@@ -184,8 +219,16 @@ class Encoder:
         return cls._with_backend(model, identity, precision, backend, device, models_dir)
 
     @classmethod
-    def _with_backend(cls, model: Any, identity: ModelIdentity, precision: str, backend: str,
-                      device: str, models_dir: Path, requested: str | None = None) -> Encoder:
+    def _with_backend(
+        cls,
+        model: Any,
+        identity: ModelIdentity,
+        precision: str,
+        backend: str,
+        device: str,
+        models_dir: Path,
+        requested: str | None = None,
+    ) -> Encoder:
         from rosetta.models import onnx_backend
 
         needs_check = backend != "torch"
@@ -196,16 +239,30 @@ class Encoder:
             raise ModelNotFoundError(str(exc)) from None
         requested = requested or backend
         if choice.backend == "torch":
-            return cls(model, identity, precision, backend_reason=choice.reason, requested=requested,
-                       models_dir=models_dir)
+            return cls(
+                model,
+                identity,
+                precision,
+                backend_reason=choice.reason,
+                requested=requested,
+                models_dir=models_dir,
+            )
         folder = onnx_backend.build_dir(models_dir, identity.name, identity.weights_sha256)
         log.info("encoder backend %s (%s)", choice.backend, choice.reason)
         path = onnx_backend.ensure_built(model, folder, choice.backend)
         runner = onnx_backend.OnnxRunner(path, model.tokenizer, identity.max_seq_length)
-        identity = replace(identity, backend=choice.backend,
-                           quantization=onnx_backend.QUANTIZATION[choice.backend])
-        return cls(model, identity, "fp32", runner=runner, backend_reason=choice.reason,
-                   requested=requested, models_dir=models_dir)
+        identity = replace(
+            identity, backend=choice.backend, quantization=onnx_backend.QUANTIZATION[choice.backend]
+        )
+        return cls(
+            model,
+            identity,
+            "fp32",
+            runner=runner,
+            backend_reason=choice.reason,
+            requested=requested,
+            models_dir=models_dir,
+        )
 
     @property
     def dim(self) -> int:
@@ -244,8 +301,7 @@ class Encoder:
                 return self.identity.prompts[name]
         return ""
 
-    def _encode(self, texts: Sequence[str], prefix: str, batch_size: int, progress: bool
-                ) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prefix: str, batch_size: int, progress: bool) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.runner is not None:
@@ -261,18 +317,21 @@ class Encoder:
             )
         return np.asarray(vectors, dtype=np.float32)
 
-    def encode_queries(self, texts: Sequence[str], batch_size: int = 32,
-                       progress: bool = False) -> np.ndarray:
+    def encode_queries(
+        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
         return self._encode(texts, self.query_prefix(), batch_size, progress)
 
-    def encode_documents(self, texts: Sequence[str], batch_size: int = 32,
-                         progress: bool = False) -> np.ndarray:
+    def encode_documents(
+        self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
+    ) -> np.ndarray:
         return self._encode(texts, self.document_prefix(), batch_size, progress)
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for `text` as a document (prefix and special tokens included)."""
-        ids = self.tokenizer(self.document_prefix() + text, add_special_tokens=True,
-                             truncation=False)["input_ids"]
+        ids = self.tokenizer(self.document_prefix() + text, add_special_tokens=True, truncation=False)[
+            "input_ids"
+        ]
         return len(ids)
 
 

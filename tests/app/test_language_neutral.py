@@ -20,10 +20,21 @@ from indexer.pipeline import Index, model_language_vectors
 from indexer.store import ModelMismatchError, QdrantStore
 
 SAMPLE = Path(__file__).resolve().parents[2] / "app" / "sample_corpus"
-MOON = ["en/phases-of-the-moon.md", "de/mondphasen.md", "es/fases-de-la-luna.md",
-        "fr/phases-de-la-lune.md", "tr/ayin-evreleri.md"]
-OTHER_JA = ["ja/suimin-no-taisetsusa.md", "ja/jishin-no-sonae.md", "ja/sakura-ohanami.md",
-            "ja/haiku-no-miryoku.md", "ja/matcha-to-sado.md", "ja/fujisan-kazan.md"]
+MOON = [
+    "en/phases-of-the-moon.md",
+    "de/mondphasen.md",
+    "es/fases-de-la-luna.md",
+    "fr/phases-de-la-lune.md",
+    "tr/ayin-evreleri.md",
+]
+OTHER_JA = [
+    "ja/suimin-no-taisetsusa.md",
+    "ja/jishin-no-sonae.md",
+    "ja/sakura-ohanami.md",
+    "ja/haiku-no-miryoku.md",
+    "ja/matcha-to-sado.md",
+    "ja/fujisan-kazan.md",
+]
 QUERY = "月の満ち欠け"
 
 
@@ -73,8 +84,7 @@ def test_collection_identity_records_the_shift(encoder, store: QdrantStore) -> N
     # Vectors made with other language vectors are never mixed in.
     other = dataclasses.replace(vectors, passage=vectors.passage * 0.5)
     with pytest.raises(ModelMismatchError, match="language"):
-        store.ensure_collection("neutral", dataclasses.replace(encoder.identity,
-                                                               language_shift=other.tag))
+        store.ensure_collection("neutral", dataclasses.replace(encoder.identity, language_shift=other.tag))
     # A collection shifted with vectors this install does not have cannot be searched or extended.
     store.ensure_collection("stale", dataclasses.replace(encoder.identity, language_shift=other.tag))
     with pytest.raises(ModelMismatchError, match="--recreate"):
@@ -103,8 +113,10 @@ def test_arrange_per_language_keeps_each_languages_best(encoder, store: QdrantSt
     from app.search import Passage
 
     scores = [1.0, 0.9, 0.8, 0.75, 0.6]
-    ps = [Passage(str(i), score, "t", lang, f"d{i}", "s", "t", 0)
-          for i, (score, lang) in enumerate(zip(scores, ["de", "de", "fr", "ja", "fr"], strict=True))]
+    ps = [
+        Passage(str(i), score, "t", lang, f"d{i}", "s", "t", 0)
+        for i, (score, lang) in enumerate(zip(scores, ["de", "de", "fr", "ja", "fr"], strict=True))
+    ]
     assert [h.passage.id for h in arrange(ps, "per-language", "ja")] == ["0", "2", "3"]
     # Top quarter 1.0, median 0.8: Japanese gets +0.1 (0.75 → 0.85): past French, not past German.
     assert [h.passage.id for h in arrange(ps, "prefer-language", "ja")] == ["0", "1", "3", "2", "4"]

@@ -22,8 +22,9 @@ def searcher(encoder, corpus_store) -> Searcher:
 
 
 def test_german_query_finds_english_doc_first(searcher: Searcher) -> None:
-    result = searcher.search(SearchRequest(
-        "Wie wandeln Pflanzen Sonnenlicht in chemische Energie um?", limit=5))
+    result = searcher.search(
+        SearchRequest("Wie wandeln Pflanzen Sonnenlicht in chemische Energie um?", limit=5)
+    )
     assert result.query_lang == "de"
     assert result.hits[0].passage.doc_id == "en-photo"
     assert result.hits[0].passage.lang == "en"
@@ -41,8 +42,7 @@ def test_cross_lingual_other_directions(searcher: Searcher) -> None:
 def test_language_filters_exclude(searcher: Searcher) -> None:
     only = searcher.search(SearchRequest("photosynthesis plants sunlight", limit=20, langs=["de", "fr"]))
     assert only.hits and {h.passage.lang for h in only.hits} <= {"de", "fr"}
-    without = searcher.search(SearchRequest("photosynthesis plants sunlight", limit=20,
-                                            exclude_langs=["en"]))
+    without = searcher.search(SearchRequest("photosynthesis plants sunlight", limit=20, exclude_langs=["en"]))
     assert without.hits and "en" not in {h.passage.lang for h in without.hits}
 
 
@@ -73,8 +73,9 @@ def test_source_prefix_doc_metadata_date_and_min_score(searcher: Searcher) -> No
     food = searcher.search(SearchRequest("drink", limit=20, metadata={"topic": ["food"]}))
     assert {h.passage.doc_id for h in food.hits} == {"es-coffee", "zh-tea"}
     assert food.hits[0].passage.metadata["topic"] == "food"
-    assert searcher.search(SearchRequest("drink", ingested_from=date(2024, 5, 1),
-                                         ingested_to=date(2024, 5, 1))).hits
+    assert searcher.search(
+        SearchRequest("drink", ingested_from=date(2024, 5, 1), ingested_to=date(2024, 5, 1))
+    ).hits
     assert not searcher.search(SearchRequest("drink", ingested_from=date(2024, 5, 2))).hits
     assert not searcher.search(SearchRequest("drink", ingested_to=date(2024, 4, 30))).hits
     assert not searcher.search(SearchRequest("drink", min_score=0.999)).hits
@@ -108,8 +109,11 @@ def test_script_is_escaped_in_snippets(searcher: Searcher) -> None:
     result = searcher.search(SearchRequest("cross-site scripting script", limit=1))
     hit = result.hits[0].passage
     assert hit.doc_id == "en-web"
-    for html in (snippets.snippet(hit.text, result.query), snippets.highlight(hit.text, result.query),
-                 snippets.escape(hit.title)):
+    for html in (
+        snippets.snippet(hit.text, result.query),
+        snippets.highlight(hit.text, result.query),
+        snippets.escape(hit.title),
+    ):
         assert "<script" not in html and "<b>" not in html
     html = snippets.highlight(hit.text, result.query)
     assert "&lt;<mark>script</mark>&gt;" in html
@@ -169,20 +173,37 @@ def test_embedded_post_filter_matches_exact_filtering(encoder, tmp_path) -> None
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     with QdrantStore.embedded(tmp_path / "q") as store:
         store.ensure_collection("syn", encoder.identity)
-        store.upsert("syn", [Point(id=str(uuid.UUID(int=i + 1)), vector=v, payload={
-            "doc_id": f"d{i // 3}", "lang": lang, "source": f"s/{lang}/{i}", "chunk_index": i % 3})
-            for i, (v, lang) in enumerate(zip(vectors, langs, strict=True))])
+        store.upsert(
+            "syn",
+            [
+                Point(
+                    id=str(uuid.UUID(int=i + 1)),
+                    vector=v,
+                    payload={
+                        "doc_id": f"d{i // 3}",
+                        "lang": lang,
+                        "source": f"s/{lang}/{i}",
+                        "chunk_index": i % 3,
+                    },
+                )
+                for i, (v, lang) in enumerate(zip(vectors, langs, strict=True))
+            ],
+        )
         fast = Searcher(encoder, store, "syn")
         query = vectors[7] + 0.5 * vectors[400]
-        for req in (SearchRequest("q", limit=10, langs=["de"]), SearchRequest("q", limit=5, langs=["sw"]),
-                    SearchRequest("q", limit=10, exclude_langs=["en"], offset=10),
-                    SearchRequest("q", limit=10, source_prefix="s/fr/")):
+        for req in (
+            SearchRequest("q", limit=10, langs=["de"]),
+            SearchRequest("q", limit=5, langs=["sw"]),
+            SearchRequest("q", limit=10, exclude_langs=["en"], offset=10),
+            SearchRequest("q", limit=10, source_prefix="s/fr/"),
+        ):
             got = fast.search_vector(query, req)
             store.kind = "server"  # the exact path: Qdrant applies the filter
             want = Searcher(encoder, store, "syn").search_vector(query, req)
             store.kind = "embedded"
-            assert [(h.passage.id, round(h.score, 5)) for h in got] == \
-                [(h.passage.id, round(h.score, 5)) for h in want]
+            assert [(h.passage.id, round(h.score, 5)) for h in got] == [
+                (h.passage.id, round(h.score, 5)) for h in want
+            ]
             assert got
 
 
@@ -232,8 +253,13 @@ TOPICS = {
     "cats": "Cats groom themselves for hours and sleep most of the day.",
     "solar": "Solar panels turn sunlight into electricity even on cloudy days.",
 }
-VARIANTS = ["{}", "In short: {}", "A note from the handbook. {}", "Many people ask about this. {}",
-            "Field notes. {}"]
+VARIANTS = [
+    "{}",
+    "In short: {}",
+    "A note from the handbook. {}",
+    "Many people ask about this. {}",
+    "Field notes. {}",
+]
 
 
 @pytest.fixture(scope="module")
@@ -243,8 +269,11 @@ def big_searcher(encoder, tmp_path_factory):
 
     from .conftest import index_corpus
 
-    docs = [(f"{topic}-{i}", "en", f"{topic}/{i}.md", f"{topic} {i}", [v.format(text)], {"topic": topic})
-            for topic, text in TOPICS.items() for i, v in enumerate(VARIANTS)]
+    docs = [
+        (f"{topic}-{i}", "en", f"{topic}/{i}.md", f"{topic} {i}", [v.format(text)], {"topic": topic})
+        for topic, text in TOPICS.items()
+        for i, v in enumerate(VARIANTS)
+    ]
     store = QdrantStore.embedded(tmp_path_factory.mktemp("big") / "q")
     index_corpus(store, encoder, "big", docs)
     yield Searcher(encoder, store, "big")
@@ -252,8 +281,7 @@ def big_searcher(encoder, tmp_path_factory):
 
 
 def test_calibration_flags_nonsense_and_ends_the_list(big_searcher: Searcher) -> None:
-    real = big_searcher.search(SearchRequest("when should I submit my tax declaration?", limit=5,
-                                             min_z=3.0))
+    real = big_searcher.search(SearchRequest("when should I submit my tax declaration?", limit=5, min_z=3.0))
     assert real.hits[0].passage.metadata["topic"] == "tax"
     top = real.hits[0].passage
     assert top.z is not None and top.z >= 3.0
@@ -276,8 +304,9 @@ def test_search_all_and_export_file(big_searcher: Searcher) -> None:
     page = big_searcher.search(req)
     everything = big_searcher.search_all(req)
     assert len(page.hits) == 3 and len(everything.hits) == page.total
-    frame = with_context(to_dataframe(everything.hits), req.query, describe_request(req),
-                         datetime(2026, 1, 2, 3, 4))
+    frame = with_context(
+        to_dataframe(everything.hits), req.query, describe_request(req), datetime(2026, 1, 2, 3, 4)
+    )
     data = to_csv_bytes(frame)
     assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel reads Arabic and Japanese right
     back = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
@@ -285,15 +314,21 @@ def test_search_all_and_export_file(big_searcher: Searcher) -> None:
     assert back["query"][0] == "'=cmd|' /C calc'!A0 tax return"  # neutralised, OWASP style
     assert back["filters"][0] == "languages=en; min z=3.0"
     assert back["exported_at"][0].startswith("2026-01-02T03:04")
-    assert export_filename("search", "Tax return: how?", "csv", datetime(2026, 1, 2, 3, 4)) == \
-        "rosetta-search-tax-return-how-20260102-0304.csv"
+    assert (
+        export_filename("search", "Tax return: how?", "csv", datetime(2026, 1, 2, 3, 4))
+        == "rosetta-search-tax-return-how-20260102-0304.csv"
+    )
 
 
 def test_formula_cells_are_neutralised() -> None:
     from app.search import to_csv_bytes
 
-    frame = pd.DataFrame({"text": ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "safe", "a=b"],
-                          "n": [1, -2, 3, 4, 5, 6, 7, 8]})
+    frame = pd.DataFrame(
+        {
+            "text": ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "safe", "a=b"],
+            "n": [1, -2, 3, 4, 5, 6, 7, 8],
+        }
+    )
     import csv
 
     rows = list(csv.reader(io.StringIO(to_csv_bytes(frame).decode("utf-8-sig"), newline="")))[1:]
@@ -302,8 +337,12 @@ def test_formula_cells_are_neutralised() -> None:
 
 
 def test_best_sentence_comes_from_the_model(searcher: Searcher, encoder) -> None:
-    text = ("Die Firma wurde 1990 in Berlin gegründet. Sie stellt Fahrräder her. "
-            "Der Umsatz stieg im dritten Quartal um zwölf Prozent. Die Kantine ist montags geschlossen.")
+    text = (
+        "Die Firma wurde 1990 in Berlin gegründet. Sie stellt Fahrräder her. "
+        "Der Umsatz stieg im dritten Quartal um zwölf Prozent. Die Kantine ist montags geschlossen."
+    )
     vector = encoder.encode_queries(["quarterly revenue growth"])[0]
     assert searcher.best_sentences(vector, [text, "One sentence."]) == [
-        "Der Umsatz stieg im dritten Quartal um zwölf Prozent.", None]
+        "Der Umsatz stieg im dritten Quartal um zwölf Prozent.",
+        None,
+    ]

@@ -40,8 +40,9 @@ def texts(at: AppTest) -> str:
 
 def result_cards(at: AppTest) -> list[str]:
     """The HTML of each result card, in rank order."""
-    return [str(h.proto.body) for h in at.get("html")
-            if str(h.proto.body).startswith('<div class="rosetta-card"')]
+    return [
+        str(h.proto.body) for h in at.get("html") if str(h.proto.body).startswith('<div class="rosetta-card"')
+    ]
 
 
 def test_search_page_ranks_cross_lingual_hits(monkeypatch, corpus_dir, models_dir, encoder) -> None:
@@ -117,12 +118,14 @@ def test_ingest_reports_bad_file(monkeypatch, tmp_path, models_dir, encoder) -> 
     at.switch_page("ui_pages/ingest.py").run()
     assert not at.exception, at.exception
     assert any("Reading server folders is off" in c.value for c in at.caption)
-    at.file_uploader[0].set_value([
-        ("good.md", b"# Tomaten\n\nTomaten brauchen viel Sonne und Wasser.", "text/markdown"),
-        ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "application/pdf"),
-        ("evil.exe", b"MZ\x90\x00", "application/octet-stream"),
-        ("huge.txt", b"a " * (600 * 1024), "text/plain"),
-    ])
+    at.file_uploader[0].set_value(
+        [
+            ("good.md", b"# Tomaten\n\nTomaten brauchen viel Sonne und Wasser.", "text/markdown"),
+            ("broken.pdf", b"%PDF-1.4 this is not really a pdf", "application/pdf"),
+            ("evil.exe", b"MZ\x90\x00", "application/octet-stream"),
+            ("huge.txt", b"a " * (600 * 1024), "text/plain"),
+        ]
+    )
     at.button(key="index-uploads").click().run(timeout=TIMEOUT)
     assert not at.exception, at.exception
     report = at.table[0].value
@@ -236,10 +239,12 @@ def test_counts_and_export_of_all_results(monkeypatch, corpus_dir, models_dir, e
 def test_ingest_csv_with_column_picker(monkeypatch, tmp_path, models_dir, encoder) -> None:
     at = make_app(monkeypatch, tmp_path, models_dir).run()
     at.switch_page("ui_pages/ingest.py").run()
-    table = (b"ref,headline,remark,category\n"
-             b"a1,Tomatoes,Tomatoes need sun and water every day.,garden\n"
-             b"a2,Empty,,garden\n"
-             b"a3,Bread,Bake bread at high heat until golden.,kitchen\n")
+    table = (
+        b"ref,headline,remark,category\n"
+        b"a1,Tomatoes,Tomatoes need sun and water every day.,garden\n"
+        b"a2,Empty,,garden\n"
+        b"a3,Bread,Bake bread at high heat until golden.,kitchen\n"
+    )
     at.file_uploader[0].set_value([("notes.csv", table, "text/csv")]).run()
     assert not at.exception, at.exception
     # No guessable text column: the picker asks for one, indexing waits for it.

@@ -47,8 +47,10 @@ def environment(svc: dict[str, Any]) -> dict[str, str]:
 
 def with_defaults(value: str) -> str:
     """Resolve `${VAR:-default}` to its default, as compose does when VAR is unset."""
+
     def sub(m: re.Match[str]) -> str:
         return m.group("arg") if m.group("op") in (":-", "-") else m.group(0)
+
     return INTERPOLATION.sub(sub, value)
 
 
@@ -216,12 +218,26 @@ def _compose_command() -> list[str] | None:
 def test_docker_compose_config_validates() -> None:
     command = _compose_command()
     if command is None:
-        pytest.skip("`docker compose` is not available here (no compose plugin); "
-                    "docker-compose.yml was checked by the structural tests only")
+        pytest.skip(
+            "`docker compose` is not available here (no compose plugin); "
+            "docker-compose.yml was checked by the structural tests only"
+        )
     result = subprocess.run(
-        [*command, "--env-file", str(ENV_EXAMPLE), "-f", str(COMPOSE), "--profile", "indexer",
-         "config", "-q"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            *command,
+            "--env-file",
+            str(ENV_EXAMPLE),
+            "-f",
+            str(COMPOSE),
+            "--profile",
+            "indexer",
+            "config",
+            "-q",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
 

@@ -15,15 +15,22 @@ DOC = REPO / "docs" / "deployment.md"
 README = REPO / "README.md"
 
 DOCUMENTED_SETTINGS = [
-    "qdrant_url", "qdrant_api_key", "qdrant_prefer_grpc", "qdrant_timeout", "collection",
+    "qdrant_url",
+    "qdrant_api_key",
+    "qdrant_prefer_grpc",
+    "qdrant_timeout",
+    "collection",
     # passed through to Qdrant at collection creation (distributed mode)
-    "shard_number", "replication_factor", "on_disk_vectors", "scalar_quantization",
+    "shard_number",
+    "replication_factor",
+    "on_disk_vectors",
+    "scalar_quantization",
 ]
 
 
 def readme_configuration() -> str:
     text = README.read_text()
-    return text[text.index("## Configuration"):text.index("\n## ", text.index("## Configuration") + 1)]
+    return text[text.index("## Configuration") : text.index("\n## ", text.index("## Configuration") + 1)]
 
 
 @pytest.mark.parametrize("name", sorted(Settings.model_fields))

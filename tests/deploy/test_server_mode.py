@@ -129,8 +129,10 @@ def test_unavailable_server_is_retried_then_reported(no_sleep: list[float]) -> N
 
 
 def test_rate_limited_server_is_retried_after_what_it_asks(no_sleep: list[float]) -> None:
-    with http_server(429, {"Retry-After": "3"}) as (url, seen), \
-            pytest.raises(StoreUnavailableError, match="rate limiting") as info:
+    with (
+        http_server(429, {"Retry-After": "3"}) as (url, seen),
+        pytest.raises(StoreUnavailableError, match="rate limiting") as info,
+    ):
         QdrantStore.server(url, retries=2)
     assert_user_message(str(info.value))
     assert no_sleep == [3.0, 3.0], "Retry-After, not the exponential backoff"
@@ -163,8 +165,13 @@ def test_unreachable_server_over_grpc_message_is_one_line() -> None:
 # ---- from the environment, as a user runs it --------------------------------------------------------
 def user_env(tmp_path: Path, url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROSETTA_")}
-    env.update(ROSETTA_QDRANT_URL=url, ROSETTA_DATA_DIR=str(tmp_path / "data"),
-               COLUMNS="500", NO_COLOR="1", PYTHONPATH=str(REPO))
+    env.update(
+        ROSETTA_QDRANT_URL=url,
+        ROSETTA_DATA_DIR=str(tmp_path / "data"),
+        COLUMNS="500",
+        NO_COLOR="1",
+        PYTHONPATH=str(REPO),
+    )
     return env
 
 
@@ -183,8 +190,14 @@ def test_settings_from_env_reach_the_server_store(tmp_path: Path) -> None:
         "    sys.exit(2)\n"
     )
     # cwd=tmp_path: no stray .env is read.
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=user_env(tmp_path, url),
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=user_env(tmp_path, url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot reach Qdrant" in errors[0] and url in errors[0], result.stderr
@@ -200,12 +213,14 @@ def stats_against_closed_port(tmp_path_factory) -> tuple[str, subprocess.Complet
     tmp_path = tmp_path_factory.mktemp("cli")
     url = f"http://127.0.0.1:{closed_port()}"
     env = user_env(tmp_path, url)
-    help_text = subprocess.run([*ROSETTA, "--help"], cwd=tmp_path, env=env,
-                               capture_output=True, text=True, timeout=120).stdout
+    help_text = subprocess.run(
+        [*ROSETTA, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    ).stdout
     if " stats " not in help_text:
         pytest.skip("`rosetta stats` does not exist yet; the store-level tests above cover the message")
-    result = subprocess.run([*ROSETTA, "stats"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [*ROSETTA, "stats"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     return url, result
 
 

@@ -17,20 +17,20 @@ SERVER_URL = os.environ.get("ROSETTA_TEST_QDRANT_URL")
 
 CORPUS = {
     "en/cats.txt": "Cats are small domesticated carnivorous mammals. They sleep for most of the day "
-                   "and hunt mice at night.\n\nMany people keep cats as pets in their homes.",
+    "and hunt mice at night.\n\nMany people keep cats as pets in their homes.",
     "fr/chats.md": "# Les chats\n\nLes chats sont de petits mammifères carnivores domestiqués. Ils "
-                   "dorment la plus grande partie de la journée et chassent les souris la nuit.",
+    "dorment la plus grande partie de la journée et chassent les souris la nuit.",
     "de/wetter.txt": "Das Wetter in Berlin ist heute kalt und regnerisch. Morgen soll die Sonne "
-                     "scheinen, aber der Wind bleibt stark.",
+    "scheinen, aber der Wind bleibt stark.",
     "es/cocina.html": "<html><head><title>Cocina española</title><style>p{color:red}</style>"
-                      "<script>var x = 'no indexar';</script></head><body><h1>Paella</h1><p>La paella "
-                      "es un plato tradicional de Valencia que se prepara con arroz, azafrán y "
-                      "mariscos frescos.</p></body></html>",
+    "<script>var x = 'no indexar';</script></head><body><h1>Paella</h1><p>La paella "
+    "es un plato tradicional de Valencia que se prepara con arroz, azafrán y "
+    "mariscos frescos.</p></body></html>",
     "ru/moskva.txt": "Москва является столицей России и крупнейшим городом страны. Летом в городе "
-                     "тепло, а зимой очень холодно и идёт снег.",
+    "тепло, а зимой очень холодно и идёт снег.",
     "zh/tianqi.txt": "今天北京的天气很好，阳光明媚。明天可能会下雨，请记得带伞。我们周末去公园散步吧。",
     "ar/qitat.txt": "القطط حيوانات أليفة صغيرة تحب النوم طوال اليوم. يحب الناس القطط ويربونها في "
-                    "منازلهم منذ آلاف السنين.",
+    "منازلهم منذ آلاف السنين.",
 }
 CORPUS_LANGS = {"en", "fr", "de", "es", "ru", "zh", "ar"}
 
@@ -49,8 +49,12 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def _backends() -> list[object]:
-    server = pytest.param("server", marks=pytest.mark.skipif(
-        not SERVER_URL, reason="no Qdrant server: set ROSETTA_TEST_QDRANT_URL to run the server backend"))
+    server = pytest.param(
+        "server",
+        marks=pytest.mark.skipif(
+            not SERVER_URL, reason="no Qdrant server: set ROSETTA_TEST_QDRANT_URL to run the server backend"
+        ),
+    )
     return ["edge", "local", server]
 
 
@@ -92,12 +96,16 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode())
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     for i, text in enumerate(pages):
-        body = "BT /F1 11 Tf 72 740 Td 14 TL " + " ".join(
-            f"({esc(line)}) Tj T*" for line in text.split("\n")) + " ET"
+        body = (
+            "BT /F1 11 Tf 72 740 Td 14 TL "
+            + " ".join(f"({esc(line)}) Tj T*" for line in text.split("\n"))
+            + " ET"
+        )
         data = body.encode("cp1252")
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> "
-            f">> /Contents {first_page + 2 * i + 1} 0 R >>".encode())
+            f">> /Contents {first_page + 2 * i + 1} 0 R >>".encode()
+        )
         objects.append(b"<< /Length %d >>\nstream\n" % len(data) + data + b"\nendstream")
     info = None
     if title:

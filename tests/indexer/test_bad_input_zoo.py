@@ -51,8 +51,10 @@ def _bomb_docx(paragraphs: int = 5_000_000) -> bytes:
     document.add_paragraph("hello")
     document.save(buf)
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for entry in src.infolist():
             data = src.read(entry)
             if entry.filename == "word/document.xml":
@@ -113,22 +115,33 @@ def test_zip_declared_size_and_entry_count_bounded(tmp_path: Path) -> None:
 
 def test_html_markup_bomb_refused() -> None:
     with pytest.raises(ReadError, match="markup elements"):
-        read_upload("bomb.html", b"<html><body>" + b"<b>" * 200_000 + b"x</body></html>",
-                    ReadOptions(max_elements=100_000))
+        read_upload(
+            "bomb.html",
+            b"<html><body>" + b"<b>" * 200_000 + b"x</body></html>",
+            ReadOptions(max_elements=100_000),
+        )
 
 
 # ---- encodings ----------------------------------------------------------------------------------
 def test_mixed_utf8_and_latin1_decoded_per_line() -> None:
-    raw = ("Grüße aus Köln\n".encode() + "Café crème, déjà vu\n".encode("latin-1")
-           + "Ça marche très bien\n".encode())
+    raw = (
+        "Grüße aus Köln\n".encode()
+        + "Café crème, déjà vu\n".encode("latin-1")
+        + "Ça marche très bien\n".encode()
+    )
     assert decode_text(raw) == "Grüße aus Köln\nCafé crème, déjà vu\nÇa marche très bien\n"
 
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
-@pytest.mark.parametrize("text", ["Привет, мир! Hello world, ça va? Grüße.\n" * 20,
-                                  "Привет, мир! Как дела сегодня в Москве?",
-                                  "مرحبا بالعالم، كيف حالك اليوم؟",
-                                  "你好，世界！今天天气很好。\n我们去公园吧。"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Привет, мир! Hello world, ça va? Grüße.\n" * 20,
+        "Привет, мир! Как дела сегодня в Москве?",
+        "مرحبا بالعالم، كيف حالك اليوم؟",
+        "你好，世界！今天天气很好。\n我们去公园吧。",
+    ],
+)
 def test_utf16_without_bom_is_text(encoding: str, text: str) -> None:
     assert decode_text(text.encode(encoding)) == text
     assert read_upload("note.txt", text.encode(encoding))[0].text.strip() == text.strip()
@@ -181,8 +194,11 @@ def test_unlistable_folder_is_reported(tmp_path: Path, monkeypatch) -> None:
 
 # ---- the pipeline, real store and model ---------------------------------------------------------
 def _docs(store, collection: str) -> dict[str, str]:
-    return {h.payload["doc_id"]: h.payload["text"] for h in store.iterate(collection)
-            if h.payload["chunk_index"] == 0}
+    return {
+        h.payload["doc_id"]: h.payload["text"]
+        for h in store.iterate(collection)
+        if h.payload["chunk_index"] == 0
+    }
 
 
 def test_colliding_roots_never_lose_documents(store, collection, encoder, tmp_path: Path) -> None:
@@ -246,8 +262,9 @@ def test_uploads_cannot_replace_folder_documents(store, collection, encoder, tmp
     assert index.add_upload("README.md", b"A second version of the upload.").chunks_deleted == 1
 
 
-def test_stats_do_not_count_a_half_replaced_document_twice(store, collection, encoder,
-                                                           tmp_path: Path) -> None:
+def test_stats_do_not_count_a_half_replaced_document_twice(
+    store, collection, encoder, tmp_path: Path
+) -> None:
     doc = tmp_path / "note.txt"
     doc.write_text("A short note about rivers and lakes in Finland.")
     index = Index(store, encoder, collection)
@@ -255,8 +272,17 @@ def test_stats_do_not_count_a_half_replaced_document_twice(store, collection, en
     # The state a crash leaves between writing a changed document's new chunks and deleting the
     # old ones: two first chunks (old and new hash) for one document.
     old = next(iter(store.iterate(collection, with_vectors=True)))
-    store.upsert(collection, [Point("00000000-0000-5000-8000-000000000001", old.vector,
-                                    {**old.payload, "content_hash": "new"}, SparseVector([], []))])
+    store.upsert(
+        collection,
+        [
+            Point(
+                "00000000-0000-5000-8000-000000000001",
+                old.vector,
+                {**old.payload, "content_hash": "new"},
+                SparseVector([], []),
+            )
+        ],
+    )
     stats = index.stats()
     assert stats.points == 2 and stats.documents == 1
 
@@ -293,7 +319,10 @@ def test_cli_zoo_run_reports_every_file_and_exits_3(cli_env: Path) -> None:
     report = json.loads(runner.invoke(app, ["index", str(zoo), "--json"]).output.splitlines()[-1])
     assert report["files_seen"] == 7 and report["files_unchanged"] == 2 and report["files_skipped"] == 2
     assert {Path(f["path"]).name for f in report["files_failed"]} == {
-        "red]markup.txt", "\x1b[31mansi.txt", "bomb.docx"}
+        "red]markup.txt",
+        "\x1b[31mansi.txt",
+        "bomb.docx",
+    }
     stats = runner.invoke(app, ["stats", "--json"])
     assert json.loads(stats.output)["documents"] == 2
 

@@ -10,13 +10,16 @@ from indexer.chunking import ChunkConfig, Chunker
 from indexer.discovery import discover
 from indexer.sparse import sparse_vector, sparse_vectors
 
-SENTENCES = ("The river flows through the old town. Children play on its banks every summer. "
-             "In winter the water freezes and people skate on it. ") * 12
+SENTENCES = (
+    "The river flows through the old town. Children play on its banks every summer. "
+    "In winter the water freezes and people skate on it. "
+) * 12
 
 
 def chunker(encoder, tokens: int = 64, overlap: int = 16) -> Chunker:
-    return Chunker(encoder.tokenizer, encoder.max_seq_length, ChunkConfig(tokens, overlap),
-                   encoder.document_prefix())
+    return Chunker(
+        encoder.tokenizer, encoder.max_seq_length, ChunkConfig(tokens, overlap), encoder.document_prefix()
+    )
 
 
 def test_chunks_fit_budget_and_map_back(encoder) -> None:
@@ -25,7 +28,7 @@ def test_chunks_fit_budget_and_map_back(encoder) -> None:
     assert len(chunks) > 5
     for i, c in enumerate(chunks):
         assert c.index == i
-        assert text[c.char_start:c.char_end] == c.text
+        assert text[c.char_start : c.char_end] == c.text
         assert encoder.count_tokens(c.text) <= 64 + 4  # prefix + specials fit with the safety margin
     # Sentence-aware cuts: most chunks end at a sentence end.
     assert sum(c.text.rstrip().endswith(".") for c in chunks) >= len(chunks) - 1
@@ -36,8 +39,9 @@ def test_chunks_fit_budget_and_map_back(encoder) -> None:
 
 
 def test_model_max_caps_the_budget(encoder) -> None:
-    big = Chunker(encoder.tokenizer, encoder.max_seq_length, ChunkConfig(10_000, 0),
-                  encoder.document_prefix())
+    big = Chunker(
+        encoder.tokenizer, encoder.max_seq_length, ChunkConfig(10_000, 0), encoder.document_prefix()
+    )
     for c in big.split(SENTENCES * 10):
         assert encoder.count_tokens(c.text) <= encoder.max_seq_length
 
@@ -81,8 +85,11 @@ def test_discovery(tmp_path: Path) -> None:
     assert rels(discover([tmp_path], include=["sub/**/*.txt"])) == ["sub/deep/c.txt"]
     assert rels(discover([tmp_path], exclude=["deep"])) == ["a.txt", "sub/b.md", "sub/x.log"]
     assert rels(discover([tmp_path], exclude=["/*.txt"])) == ["sub/b.md", "sub/deep/c.txt", "sub/x.log"]
-    assert rels(discover([tmp_path], exclude=["*.txt", "!c.txt"])) == ["sub/b.md", "sub/deep/c.txt",
-                                                                       "sub/x.log"]
+    assert rels(discover([tmp_path], exclude=["*.txt", "!c.txt"])) == [
+        "sub/b.md",
+        "sub/deep/c.txt",
+        "sub/x.log",
+    ]
     assert rels(discover([tmp_path / ".hidden.txt"])) == [".hidden.txt"]  # explicit: taken
     missing = discover([tmp_path / "nope"])
     assert missing.files == [] and missing.missing[0][1] == "no such file or folder"

@@ -40,8 +40,19 @@ def test_multilingual_corpus_and_idempotent_rerun(store, collection, encoder, co
     assert {p["doc_lang"] for p in stored.values()} == CORPUS_LANGS
     one = next(p for p in stored.values() if p["doc_id"] == "es/cocina.html")
     assert one["title"] == "Cocina española" and "no indexar" not in one["text"]
-    for key in ("doc_id", "source", "title", "lang", "doc_lang", "chunk_index", "char_start", "char_end",
-                "text", "ingested_at", "content_hash"):
+    for key in (
+        "doc_id",
+        "source",
+        "title",
+        "lang",
+        "doc_lang",
+        "chunk_index",
+        "char_start",
+        "char_end",
+        "text",
+        "ingested_at",
+        "content_hash",
+    ):
         assert key in one
     stats = index.stats()
     assert stats.points == len(stored) and stats.documents == len(CORPUS)
@@ -64,16 +75,20 @@ def test_modified_file_replaces_exactly_its_chunks(store, collection, encoder, c
     assert report.files_indexed == 1 and report.files_unchanged == len(CORPUS) - 1
     assert report.chunks_deleted == len(cats) and report.chunks_added == len(new) > 1
     assert not cats & new
-    assert {i: p for i, p in after.items() if i not in new} == {i: p for i, p in before.items()
-                                                               if i not in cats}
+    assert {i: p for i, p in after.items() if i not in new} == {
+        i: p for i, p in before.items() if i not in cats
+    }
     assert_exact(store, collection)
 
 
 def test_prune_and_tables(store, collection, encoder, corpus: Path) -> None:
-    (corpus / "rows.csv").write_text("id,text,topic\nr1,Le soleil brille sur la mer.,météo\n"
-                                     "r2,The stock market fell sharply today.,finance\n")
-    index = Index(store, encoder, collection, options=dataclasses.replace(
-        index_options(), metadata_fields=("topic",)))
+    (corpus / "rows.csv").write_text(
+        "id,text,topic\nr1,Le soleil brille sur la mer.,météo\n"
+        "r2,The stock market fell sharply today.,finance\n"
+    )
+    index = Index(
+        store, encoder, collection, options=dataclasses.replace(index_options(), metadata_fields=("topic",))
+    )
     assert index.add([corpus], id_column="id").ok
     assert store.facet(collection, "topic") == {"météo": 1, "finance": 1}
     # A row removed from a table that is still there goes, without --prune.
@@ -115,8 +130,14 @@ def test_bad_input_zoo_never_stops_the_run(store, collection, encoder, corpus: P
     make_docx(zoo / "good.docx", "Informe", ["El volcán entró en erupción ayer por la tarde."])
     report = index_all = Index(store, encoder, collection).add([corpus])
     failed = {Path(f.path).name: f.error for f in report.files_failed}
-    assert set(failed) == {"corrupt.pdf", "binary.txt", "unreadable.txt", "invalid.jsonl",
-                           "missing-column.csv", "huge.txt"}
+    assert set(failed) == {
+        "corrupt.pdf",
+        "binary.txt",
+        "unreadable.txt",
+        "invalid.jsonl",
+        "missing-column.csv",
+        "huge.txt",
+    }
     assert all(failed.values())
     assert {Path(s.path).name for s in report.skipped} == {"empty.md", "mystery.bin"}
     assert report.files_seen == len(CORPUS) + 10
@@ -161,8 +182,11 @@ def test_uploads_and_model_mismatch(store, collection, encoder) -> None:
 
 def test_languages_per_chunk(store, collection, encoder, tmp_path: Path) -> None:
     mixed = tmp_path / "mixed.txt"
-    mixed.write_text(("Das ist ein deutscher Absatz über das Wetter und die Berge im Süden. " * 20)
-                     + "\n\n" + ("This is an English paragraph about the weather in the mountains. " * 20))
+    mixed.write_text(
+        ("Das ist ein deutscher Absatz über das Wetter und die Berge im Süden. " * 20)
+        + "\n\n"
+        + ("This is an English paragraph about the weather in the mountains. " * 20)
+    )
     Index(store, encoder, collection).add([mixed])
     langs = Counter(p["lang"] for p in points(store, collection).values())
     assert {"de", "en"} <= set(langs)

@@ -22,15 +22,25 @@ from indexer.readers import ReadOptions, read_source
 from indexer.store import EdgeStore, edge_path, open_embedded
 from tests.indexer.conftest import CORPUS, write_corpus
 
-SENTENCES = ["The harbour was quiet before dawn.", "Le marché ouvre à six heures du matin.",
-             "Die Brücke wurde im Jahr 1890 gebaut.", "El tren llegó con veinte minutos de retraso.",
-             "Il museo è chiuso il lunedì.", "O rio atravessa a cidade de norte a sul."]
+SENTENCES = [
+    "The harbour was quiet before dawn.",
+    "Le marché ouvre à six heures du matin.",
+    "Die Brücke wurde im Jahr 1890 gebaut.",
+    "El tren llegó con veinte minutos de retraso.",
+    "Il museo è chiuso il lunedì.",
+    "O rio atravessa a cidade de norte a sul.",
+]
 
 
 def env_for(data_dir: Path, models_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROSETTA_")}
-    env.update(ROSETTA_DATA_DIR=str(data_dir), ROSETTA_CACHE_DIR=str(models_dir), HF_HUB_OFFLINE="1",
-               TRANSFORMERS_OFFLINE="1", **extra)
+    env.update(
+        ROSETTA_DATA_DIR=str(data_dir),
+        ROSETTA_CACHE_DIR=str(models_dir),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        **extra,
+    )
     return env
 
 
@@ -48,9 +58,12 @@ def test_kill_9_mid_run_then_rerun_is_exact(tmp_path: Path, models_dir: Path, en
     data = tmp_path / "data"
     config = ChunkConfig(32, 8)
     expected = sum(len(_chunks(encoder, config, src)) for src in discover([corpus]).files)
-    proc = subprocess.Popen(rosetta("index", str(corpus), "--chunk-tokens", "32", "--overlap", "8"),
-                            env=env_for(data, models_dir, ROSETTA_BATCH_SIZE="4"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        rosetta("index", str(corpus), "--chunk-tokens", "32", "--overlap", "8"),
+        env=env_for(data, models_dir, ROSETTA_BATCH_SIZE="4"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     # The running process holds the store, so watch its write-ahead log grow instead: the log's
     # files are preallocated with zeros and filled from the start (≈1.6 kB per 384-d point).
     wal = edge_path(data) / "documents" / "shard" / "wal"
@@ -101,8 +114,13 @@ def _chunks(encoder, config: ChunkConfig, src) -> list:
 def test_second_process_gets_a_clear_error(tmp_path: Path, models_dir: Path) -> None:
     holder = EdgeStore.open(edge_path(tmp_path / "data"))
     try:
-        result = subprocess.run(rosetta("stats"), env=env_for(tmp_path / "data", models_dir),
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            rosetta("stats"),
+            env=env_for(tmp_path / "data", models_dir),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         holder.close()
     assert result.returncode == 2
@@ -130,8 +148,16 @@ def test_cli_exit_codes_json_and_mismatch(cli_env: Path) -> None:
     ok = runner.invoke(app, ["index", str(corpus), "--json"])
     assert ok.exit_code == 0, ok.output
     report = json.loads(ok.stdout.strip().splitlines()[-1])
-    assert list(report) == ["files_seen", "files_indexed", "files_unchanged", "files_skipped",
-                            "files_failed", "chunks_added", "chunks_deleted", "seconds"]
+    assert list(report) == [
+        "files_seen",
+        "files_indexed",
+        "files_unchanged",
+        "files_skipped",
+        "files_failed",
+        "chunks_added",
+        "chunks_deleted",
+        "seconds",
+    ]
     assert report["files_indexed"] == 3 and report["files_failed"] == []
     (corpus / "bad.pdf").write_bytes(b"%PDF-1.4 broken")
     partial = runner.invoke(app, ["index", str(corpus), "--json"])

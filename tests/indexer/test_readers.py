@@ -29,7 +29,8 @@ def test_text_markdown_html(tmp_path: Path) -> None:
     (tmp_path / "b.md").write_text("intro\n\n## Real title ##\n\nbody")
     (tmp_path / "c.html").write_bytes(
         b"<html><head><title>T</title><style>.x{}</style></head><body><p>Visible <b>bold</b></p>"
-        b"<script>hidden()</script><div>Next</div></body></html>")
+        b"<script>hidden()</script><div>Next</div></body></html>"
+    )
     [a] = read(tmp_path / "a.txt")
     assert a.text == "Hello\nworld" and a.title == "Hello" and a.doc_id == "a.txt"
     assert read(tmp_path / "b.md")[0].title == "Real title"
@@ -40,9 +41,10 @@ def test_text_markdown_html(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "cp1251", "latin-1", "shift_jis"])
 def test_encodings(tmp_path: Path, encoding: str) -> None:
-    text = {"cp1251": "Привет, как дела? Это длинный русский текст для определения кодировки.",
-            "shift_jis": "これは日本語の文章です。文字コードの判定をテストします。",
-            }.get(encoding, "Ça va très bien, merci beaucoup. Déjà vu à l'hôtel.")
+    text = {
+        "cp1251": "Привет, как дела? Это длинный русский текст для определения кодировки.",
+        "shift_jis": "これは日本語の文章です。文字コードの判定をテストします。",
+    }.get(encoding, "Ça va très bien, merci beaucoup. Déjà vu à l'hôtel.")
     path = tmp_path / "t.txt"
     path.write_bytes(text.encode(encoding))
     assert read(path)[0].text == text
@@ -72,16 +74,18 @@ def test_pdf_pages_and_title(tmp_path: Path) -> None:
 
 
 def test_docx(tmp_path: Path) -> None:
-    path = make_docx(tmp_path / "d.docx", "Rapport annuel", ["Premier paragraphe.", "Deuxième."],
-                     [["a", "b"], ["c", "d"]])
+    path = make_docx(
+        tmp_path / "d.docx", "Rapport annuel", ["Premier paragraphe.", "Deuxième."], [["a", "b"], ["c", "d"]]
+    )
     [doc] = read(path)
     assert doc.title == "Rapport annuel"
     assert "Premier paragraphe." in doc.text and "a | b" in doc.text
 
 
 def test_tables_with_ids_and_metadata(tmp_path: Path) -> None:
-    (tmp_path / "t.csv").write_text("id,text,year,title\n001,Bonjour le monde,2020,Hi\n002,,2021,x\n"
-                                    "003,Hallo Welt,2022,\n")
+    (tmp_path / "t.csv").write_text(
+        "id,text,year,title\n001,Bonjour le monde,2020,Hi\n002,,2021,x\n003,Hallo Welt,2022,\n"
+    )
     docs = read(tmp_path / "t.csv", id_column="id")
     assert [d.doc_id for d in docs] == ["001", "003"]  # empty text rows are not documents
     assert docs[0].metadata == {"year": "2020"} and docs[0].title == "Hi"
@@ -96,8 +100,13 @@ def test_tables_with_ids_and_metadata(tmp_path: Path) -> None:
     assert [d.metadata["n"] for d in read(tmp_path / "t.jsonl")] == [1, 2]
     (tmp_path / "t.json").write_text(json.dumps({"data": [{"content": "x", "k": [1, 2]}]}))
     assert read(tmp_path / "t.json")[0].metadata == {"k": [1, 2]}
-    pd.DataFrame({"text": ["p", "q"], "score": [1.5, float("nan")],
-                  "when": pd.to_datetime(["2024-01-01", "2024-02-01"])}).to_parquet(tmp_path / "t.parquet")
+    pd.DataFrame(
+        {
+            "text": ["p", "q"],
+            "score": [1.5, float("nan")],
+            "when": pd.to_datetime(["2024-01-01", "2024-02-01"]),
+        }
+    ).to_parquet(tmp_path / "t.parquet")
     rows = read(tmp_path / "t.parquet")
     assert rows[0].metadata["score"] == 1.5 and "score" not in rows[1].metadata
     assert rows[0].metadata["when"].startswith("2024-01-01")
@@ -118,19 +127,22 @@ def test_upload_bytes() -> None:
     assert doc.doc_id == "memo.md" and doc.title == "Memo" and doc.source == "upload:memo.md"
 
 
-@pytest.mark.parametrize(("name", "content", "kw", "error", "match"), [
-    ("corrupt.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog", {}, ReadError, "corrupt"),
-    ("binary.txt", b"\x00\x01\x02\x03" * 500, {}, ReadError, "binary"),
-    ("empty.txt", b"", {}, SkipFile, "empty"),
-    ("blank.md", b"  \n\n  ", {}, SkipFile, "empty"),
-    ("broken.csv", b'text,b\n"never closed,1\n', {}, ReadError, "invalid csv"),
-    ("broken.json", b"{not json", {}, ReadError, "invalid json"),
-    ("nocol.csv", b"title,note\nx,y\n", {}, ReadError, "no text column"),
-    ("wrongcol.csv", b"text\nx\n", {"text_column": "body"}, ReadError, "no text column 'body'"),
-    ("dupes.csv", b"id,text\n1,a\n1,b\n", {"id_column": "id"}, ReadError, "duplicate id"),
-    ("corrupt.docx", b"PK\x03\x04 not really a zip", {}, ReadError, "corrupt"),
-    ("scan.pdf", make_pdf([""]), {}, ReadError, "no text layer"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "kw", "error", "match"),
+    [
+        ("corrupt.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog", {}, ReadError, "corrupt"),
+        ("binary.txt", b"\x00\x01\x02\x03" * 500, {}, ReadError, "binary"),
+        ("empty.txt", b"", {}, SkipFile, "empty"),
+        ("blank.md", b"  \n\n  ", {}, SkipFile, "empty"),
+        ("broken.csv", b'text,b\n"never closed,1\n', {}, ReadError, "invalid csv"),
+        ("broken.json", b"{not json", {}, ReadError, "invalid json"),
+        ("nocol.csv", b"title,note\nx,y\n", {}, ReadError, "no text column"),
+        ("wrongcol.csv", b"text\nx\n", {"text_column": "body"}, ReadError, "no text column 'body'"),
+        ("dupes.csv", b"id,text\n1,a\n1,b\n", {"id_column": "id"}, ReadError, "duplicate id"),
+        ("corrupt.docx", b"PK\x03\x04 not really a zip", {}, ReadError, "corrupt"),
+        ("scan.pdf", make_pdf([""]), {}, ReadError, "no text layer"),
+    ],
+)
 def test_bad_inputs(tmp_path: Path, name: str, content: bytes, kw: dict, error: type, match: str) -> None:
     path = tmp_path / name
     path.write_bytes(content)

@@ -30,14 +30,25 @@ def vec(*xs: float) -> np.ndarray:
 def test_store_operations(store, collection) -> None:
     store.ensure_collection(collection, IDENTITY)
     ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, str(i))) for i in range(4)]
-    store.upsert(collection, [
-        Point(ids[0], vec(1, 0, 0, 0), {"doc_id": "a", "lang": "en", "chunk_index": 0},
-              SparseVector([5, 9], [1.0, 0.5])),
-        Point(ids[1], vec(0.9, 0.1, 0, 0), {"doc_id": "a", "lang": "en", "chunk_index": 1},
-              SparseVector([7], [1.0])),
-        Point(ids[2], vec(0, 1, 0, 0), {"doc_id": "b", "lang": "fr", "chunk_index": 0}),
-        Point(ids[3], vec(0, 0, 1, 0), {"doc_id": "c", "lang": "de", "chunk_index": 0}),
-    ])
+    store.upsert(
+        collection,
+        [
+            Point(
+                ids[0],
+                vec(1, 0, 0, 0),
+                {"doc_id": "a", "lang": "en", "chunk_index": 0},
+                SparseVector([5, 9], [1.0, 0.5]),
+            ),
+            Point(
+                ids[1],
+                vec(0.9, 0.1, 0, 0),
+                {"doc_id": "a", "lang": "en", "chunk_index": 1},
+                SparseVector([7], [1.0]),
+            ),
+            Point(ids[2], vec(0, 1, 0, 0), {"doc_id": "b", "lang": "fr", "chunk_index": 0}),
+            Point(ids[3], vec(0, 0, 1, 0), {"doc_id": "c", "lang": "de", "chunk_index": 0}),
+        ],
+    )
     assert store.count(collection) == 4
     assert store.facet(collection, "lang") == {"en": 2, "fr": 1, "de": 1}
     hits = store.query(collection, vec(1, 0, 0, 0), limit=2)
@@ -62,11 +73,23 @@ def _corpus_points() -> list[Point]:
     for i in range(60):
         lang = ["en", "de", "fr"][i % 3]
         v = rng.normal(size=4).astype(np.float32)
-        points.append(Point(str(uuid.UUID(int=i + 1)), v / np.linalg.norm(v), {
-            "doc_id": f"d{i // 4}", "lang": lang, "doc_lang": lang, "chunk_index": i % 4,
-            "source": f"{'news' if i < 30 else 'books'}/{lang}/{i // 4}.txt", "topic": ["a", "b"][i % 2],
-            "ingested_at": f"2026-01-{1 + i // 10:02d}T12:00:00+00:00", "text": f"passage {i}"},
-            SparseVector([i % 7, 100 + i % 5], [1.0, 0.5])))
+        points.append(
+            Point(
+                str(uuid.UUID(int=i + 1)),
+                v / np.linalg.norm(v),
+                {
+                    "doc_id": f"d{i // 4}",
+                    "lang": lang,
+                    "doc_lang": lang,
+                    "chunk_index": i % 4,
+                    "source": f"{'news' if i < 30 else 'books'}/{lang}/{i // 4}.txt",
+                    "topic": ["a", "b"][i % 2],
+                    "ingested_at": f"2026-01-{1 + i // 10:02d}T12:00:00+00:00",
+                    "text": f"passage {i}",
+                },
+                SparseVector([i % 7, 100 + i % 5], [1.0, 0.5]),
+            )
+        )
     return points
 
 
@@ -92,20 +115,30 @@ def test_every_filter_the_search_uses(store, collection) -> None:
     prefix = models.FieldCondition(key="source", match=models.MatchPrefix(prefix="books/de/"))
     assert ids(models.Filter(must=[prefix])) == want(lambda p: p["source"].startswith("books/de/"))
     assert ids(models.Filter(must=[match_any("topic", ["b"])])) == want(lambda p: p["topic"] == "b")
-    assert ids(models.Filter(must=[match_any("doc_id", ["d1", "d9"])])) == \
-        want(lambda p: p["doc_id"] in ("d1", "d9"))
-    dates = models.FieldCondition(key="ingested_at", range=models.DatetimeRange(
-        gte=datetime(2026, 1, 2, tzinfo=UTC), lt=datetime(2026, 1, 4, tzinfo=UTC)))
-    assert ids(models.Filter(must=[dates])) == \
-        want(lambda p: "2026-01-02" <= p["ingested_at"][:10] < "2026-01-04")
+    assert ids(models.Filter(must=[match_any("doc_id", ["d1", "d9"])])) == want(
+        lambda p: p["doc_id"] in ("d1", "d9")
+    )
+    dates = models.FieldCondition(
+        key="ingested_at",
+        range=models.DatetimeRange(gte=datetime(2026, 1, 2, tzinfo=UTC), lt=datetime(2026, 1, 4, tzinfo=UTC)),
+    )
+    assert ids(models.Filter(must=[dates])) == want(
+        lambda p: "2026-01-02" <= p["ingested_at"][:10] < "2026-01-04"
+    )
     scored = store.query(collection, q, limit=100)
     assert len(scored) == 60 and scored == sorted(scored, key=lambda h: -h.score)
     cut = (scored[9].score + scored[10].score) / 2
-    assert {h.id for h in store.query(collection, q, limit=100, score_threshold=cut)} == \
-        {h.id for h in scored[:10]}
+    assert {h.id for h in store.query(collection, q, limit=100, score_threshold=cut)} == {
+        h.id for h in scored[:10]
+    }
     # Hybrid respects the filter too, and returns payloads.
-    hybrid = store.query(collection, q, where=models.Filter(must=[match("lang", "de")]),
-                         sparse=SparseVector([2], [1.0]), limit=10)
+    hybrid = store.query(
+        collection,
+        q,
+        where=models.Filter(must=[match("lang", "de")]),
+        sparse=SparseVector([2], [1.0]),
+        limit=10,
+    )
     assert hybrid and all(h.payload["lang"] == "de" for h in hybrid)
     # Documents (first chunks), facets and counts under a filter.
     first = models.Filter(must=[match("chunk_index", 0)])
@@ -113,8 +146,9 @@ def test_every_filter_the_search_uses(store, collection) -> None:
     assert store.facet(collection, "doc_lang", where=first) == {"en": 5, "de": 5, "fr": 5}
     assert store.facet(collection, "topic") == {"a": 30, "b": 30}
     # Recommend leaves the point itself out and honours the filter.
-    similar = store.recommend(collection, points[0].id, where=models.Filter(must=[match("lang", "fr")]),
-                              limit=5)
+    similar = store.recommend(
+        collection, points[0].id, where=models.Filter(must=[match("lang", "fr")]), limit=5
+    )
     assert len(similar) == 5 and points[0].id not in {h.id for h in similar}
     assert all(h.payload["lang"] == "fr" for h in similar)
     # Iterate sees every point once, with vectors when asked.

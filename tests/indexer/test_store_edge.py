@@ -39,9 +39,14 @@ def points(n: int, seed: int = 0) -> list[Point]:
     out = []
     for i in range(n):
         v = rng.normal(size=8).astype(np.float32)
-        out.append(Point(str(uuid.UUID(int=i + 1)), v / np.linalg.norm(v),
-                         {"doc_id": f"d{i}", "lang": ["en", "de"][i % 2], "chunk_index": 0, "text": f"t{i}"},
-                         SparseVector([i, 1000 + i], [1.0, 0.5])))
+        out.append(
+            Point(
+                str(uuid.UUID(int=i + 1)),
+                v / np.linalg.norm(v),
+                {"doc_id": f"d{i}", "lang": ["en", "de"][i % 2], "chunk_index": 0, "text": f"t{i}"},
+                SparseVector([i, 1000 + i], [1.0, 0.5]),
+            )
+        )
     return out
 
 
@@ -102,8 +107,16 @@ def _garble_collection_json(shard: Path) -> None:
     (shard.parent / "collection.json").write_text('{"model": ')
 
 
-@pytest.mark.parametrize("damage", [_garble_segment_json, _truncate_segment_files, _garble_wal,
-                                    _garble_engine_config, _garble_collection_json])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _garble_segment_json,
+        _truncate_segment_files,
+        _garble_wal,
+        _garble_engine_config,
+        _garble_collection_json,
+    ],
+)
 def test_damaged_files_give_a_one_line_message(built: Path, damage) -> None:
     damage(edge_path(built) / "docs" / "shard")
     with open_embedded(built) as store, pytest.raises(StoreCorruptedError) as info:
@@ -187,8 +200,9 @@ def _legacy_store(data: Path) -> list[Point]:
     old = QdrantStore.embedded(legacy_path(data))
     old.ensure_collection("docs", IDENTITY)
     old.upsert("docs", pts)
-    old.client.create_collection("foreign", vectors_config=models.VectorParams(
-        size=3, distance=models.Distance.DOT))
+    old.client.create_collection(
+        "foreign", vectors_config=models.VectorParams(size=3, distance=models.Distance.DOT)
+    )
     old.close()
     return pts
 
@@ -237,8 +251,9 @@ def test_idle_release_lets_another_process_take_turns(built: Path, models_dir: P
     from indexer.store.shared import IdleReleasingStore
     from tests.indexer.test_processes import env_for, rosetta
 
-    ui = IdleReleasingStore(lambda: open_embedded(built), kind="edge", location=str(edge_path(built)),
-                            idle_s=0.3)
+    ui = IdleReleasingStore(
+        lambda: open_embedded(built), kind="edge", location=str(edge_path(built)), idle_s=0.3
+    )
     try:
         assert ui.count("docs") == 20 and ui.is_open
         with pytest.raises(StoreLockedError):  # in use right now: a CLI run is refused, with a name
@@ -248,8 +263,13 @@ def test_idle_release_lets_another_process_take_turns(built: Path, models_dir: P
             time.sleep(0.05)
         assert not ui.is_open  # released after 0.3 s without calls
         # A real CLI process gets the store while the UI is idle…
-        cli = subprocess.run(rosetta("stats", "--collection", "docs", "--json"),
-                             env=env_for(built, models_dir), capture_output=True, text=True, timeout=120)
+        cli = subprocess.run(
+            rosetta("stats", "--collection", "docs", "--json"),
+            env=env_for(built, models_dir),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert cli.returncode == 0, cli.stderr
         assert json.loads(cli.stdout)["points"] == 20
         # …and while another process holds it, the UI is told who.

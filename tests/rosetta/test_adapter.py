@@ -11,8 +11,16 @@ from rosetta.models.adapter import Adapter, AdapterError, low_rank_delta, merge_
 
 
 def _adapter(rng: np.random.Generator, key: str = "layer.weight", r: int = 4) -> Adapter:
-    return Adapter({key: (rng.standard_normal((r, 6)).astype(np.float32),
-                          rng.standard_normal((5, r)).astype(np.float32))}, 0.5, {"base": "toy"})
+    return Adapter(
+        {
+            key: (
+                rng.standard_normal((r, 6)).astype(np.float32),
+                rng.standard_normal((5, r)).astype(np.float32),
+            )
+        },
+        0.5,
+        {"base": "toy"},
+    )
 
 
 def test_save_load_roundtrip_and_merge(tmp_path: Path) -> None:

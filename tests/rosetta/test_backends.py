@@ -80,7 +80,8 @@ def test_batching_and_order(onnx_fp32: Encoder, onnx_int8: Encoder) -> None:
 
 
 def test_int8_is_close_but_not_equal_and_refused_unless_measured(
-        reference: Encoder, onnx_int8: Encoder, tmp_path: Path) -> None:
+    reference: Encoder, onnx_int8: Encoder, tmp_path: Path
+) -> None:
     from indexer.store import ModelMismatchError, QdrantStore
 
     ref = reference.encode_documents(TEXTS)
@@ -112,12 +113,14 @@ def test_measured_weights_take_fp32_queries_into_int8_collections_only() -> None
     assert not torch_e5.same_vectors_as(int8_e5)
     assert torch_e5.same_vectors_as(onnx_e5) and onnx_e5.same_vectors_as(torch_e5)
     # Old collections recorded no backend: they were written by torch.
-    old = ModelIdentity.from_dict({k: v for k, v in torch_e5.to_dict().items()
-                                   if k not in {"backend", "quantization"}})
+    old = ModelIdentity.from_dict(
+        {k: v for k, v in torch_e5.to_dict().items() if k not in {"backend", "quantization"}}
+    )
     assert old.backend == "torch" and not old.same_vectors_as(int8_e5) and old.same_vectors_as(onnx_e5)
     unmeasured = "0" * 64
     assert not replace(int8_e5, weights_sha256=unmeasured).same_vectors_as(
-        replace(torch_e5, weights_sha256=unmeasured))
+        replace(torch_e5, weights_sha256=unmeasured)
+    )
     assert "onnx-int8" in int8_e5.describe()
 
 
@@ -197,10 +200,20 @@ def test_auto_follows_the_backend_that_wrote_a_collection(onnx_int8: Encoder, tm
     try:
         Index(store, torch_encoder, "docs").add([docs])
         # What `auto` gives on a machine and model where int8 passed the gate.
-        auto = Encoder(onnx_int8.model, onnx_int8.identity, runner=onnx_int8.runner, requested="auto",
-                       models_dir=onnx_int8.models_dir)
-        explicit = Encoder(onnx_int8.model, onnx_int8.identity, runner=onnx_int8.runner,
-                           requested="onnx-int8", models_dir=onnx_int8.models_dir)
+        auto = Encoder(
+            onnx_int8.model,
+            onnx_int8.identity,
+            runner=onnx_int8.runner,
+            requested="auto",
+            models_dir=onnx_int8.models_dir,
+        )
+        explicit = Encoder(
+            onnx_int8.model,
+            onnx_int8.identity,
+            runner=onnx_int8.runner,
+            requested="onnx-int8",
+            models_dir=onnx_int8.models_dir,
+        )
         with pytest.raises(ModelMismatchError, match="onnx-int8"):
             Searcher(explicit, store, "docs").search(SearchRequest(query="sleeping cat"))
         searcher = Searcher(auto, store, "docs")

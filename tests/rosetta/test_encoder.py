@@ -78,7 +78,10 @@ def test_unreachable_hub_is_a_clear_error(models_dir: Path, tmp_path: Path) -> N
     }
     result = subprocess.run(
         [sys.executable, "-m", "rosetta", "encode", "--model", "someone/unknown-model", "hi"],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 2
     assert "could not load model 'someone/unknown-model'" in result.stderr
@@ -88,8 +91,14 @@ def test_unreachable_hub_is_a_clear_error(models_dir: Path, tmp_path: Path) -> N
 def test_from_settings_loads_what_the_settings_name(models_dir: Path) -> None:
     from rosetta.settings import Settings
 
-    settings = Settings(_env_file=None, cache_dir=models_dir, model="all-MiniLM-L6-v2", device="cpu",
-                        encoder_backend="torch", precision="fp32")
+    settings = Settings(
+        _env_file=None,
+        cache_dir=models_dir,
+        model="all-MiniLM-L6-v2",
+        device="cpu",
+        encoder_backend="torch",
+        precision="fp32",
+    )
     encoder = Encoder.from_settings(settings)
     assert encoder.identity.name == "all-MiniLM-L6-v2" and encoder.identity.backend == "torch"
     assert encoder.precision == "fp32" and str(encoder.model.device) == "cpu"
@@ -113,8 +122,12 @@ def test_bf16_encoding_matches_fp32(encoder, models_dir: Path) -> None:
     from rosetta.models.precision import resolve_precision
 
     assert resolve_precision("fp32", "cpu") == "fp32"
-    texts = ["Tomatoes need full sun.", "Die Tomaten brauchen viel Sonne.", "トマトは日光が必要です。",
-             "La bolsa cayó un tres por ciento ayer."]
+    texts = [
+        "Tomatoes need full sun.",
+        "Die Tomaten brauchen viel Sonne.",
+        "トマトは日光が必要です。",
+        "La bolsa cayó un tres por ciento ayer.",
+    ]
     bf16 = Encoder(encoder.model, encoder.identity, precision="bf16")
     assert bf16.precision == "bf16"
     a, b = encoder.encode_documents(texts), bf16.encode_documents(texts)
@@ -129,8 +142,10 @@ def test_worker_tokenizer_has_its_own_state(encoder) -> None:
     worker = encoder.worker_tokenizer
     assert worker is encoder.worker_tokenizer  # made once per encoder
     texts = ["short", "una frase bastante más larga que la primera"]
-    assert worker(texts, add_special_tokens=False)["input_ids"] == \
-        encoder.tokenizer(texts, add_special_tokens=False)["input_ids"]
+    assert (
+        worker(texts, add_special_tokens=False)["input_ids"]
+        == encoder.tokenizer(texts, add_special_tokens=False)["input_ids"]
+    )
     worker.backend_tokenizer.enable_padding(length=64)
     try:
         assert encoder.tokenizer.backend_tokenizer.padding is None

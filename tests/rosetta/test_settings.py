@@ -8,8 +8,13 @@ from rosetta.settings import DEFAULT_MODEL, Settings, resolve_device
 
 
 def test_defaults(monkeypatch, tmp_path: Path) -> None:
-    for key in ("ROSETTA_DATA_DIR", "ROSETTA_QDRANT_URL", "ROSETTA_MODEL", "ROSETTA_CACHE_DIR",
-                "ROSETTA_ENCODER_BACKEND"):
+    for key in (
+        "ROSETTA_DATA_DIR",
+        "ROSETTA_QDRANT_URL",
+        "ROSETTA_MODEL",
+        "ROSETTA_CACHE_DIR",
+        "ROSETTA_ENCODER_BACKEND",
+    ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     s = Settings(_env_file=None)

@@ -48,7 +48,7 @@ def test_batches_group_similar_lengths_and_change_with_epoch() -> None:
 
     shuffled = list(range(len(ds)))
     random.Random(0).shuffle(shuffled)
-    plain = [shuffled[k:k + 16] for k in range(0, len(shuffled), 16)]
+    plain = [shuffled[k : k + 16] for k in range(0, len(shuffled), 16)]
     assert mean_spread(grouped) < mean_spread(plain) / 5
     sampler.set_epoch(1)
     assert list(sampler) != grouped

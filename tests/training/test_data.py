@@ -22,8 +22,9 @@ from training.teacher_cache import TeacherCache
 from .conftest import PAIRS, write_tsv
 
 
-def test_tsv_malformed_lines_are_counted_and_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture
-                                                      ) -> None:
+def test_tsv_malformed_lines_are_counted_and_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     bad = ["no tab here", "three\tfields\there", "\tmissing english", "missing translation\t"]
     path = write_tsv(tmp_path / "en-deu.tsv", PAIRS["deu"], extra_lines=bad)
     with caplog.at_level(logging.WARNING):
@@ -46,8 +47,14 @@ def test_folder_source_caps_dedups_and_holds_out(parallel_dir: Path) -> None:
     # A duplicate pair and an over-long pair in German.
     rows = [*PAIRS["deu"], PAIRS["deu"][0], ("long " * 100, "lang " * 100)]
     write_tsv(parallel_dir / "en-deu.tsv.gz", rows)
-    data = load_parallel([FolderSource(parallel_dir, ["de", "es"])], langs=["de", "es"],
-                         max_pairs_per_lang=5, max_chars=200, heldout_per_lang=3, seed=1)
+    data = load_parallel(
+        [FolderSource(parallel_dir, ["de", "es"])],
+        langs=["de", "es"],
+        max_pairs_per_lang=5,
+        max_chars=200,
+        heldout_per_lang=3,
+        seed=1,
+    )
     de = data.stats["deu"]
     assert (de.duplicate, de.too_long, de.heldout, de.train) == (1, 1, 3, 5)
     assert de.over_cap == len(PAIRS["deu"]) - 3 - 5
@@ -73,8 +80,15 @@ def test_hf_source_with_column_mapping(tmp_path: Path) -> None:
     path = tmp_path / "pairs.jsonl"
     rows = [{"en": en, "fr": tr} for en, tr in PAIRS["spa"][:4]] + [{"en": "", "fr": "vide"}]
     path.write_text("\n".join(json.dumps(r) for r in rows))
-    src = source_from_spec({"hf": "json", "data_files": str(path), "lang": "es",
-                            "english_column": "en", "translation_column": "fr"})
+    src = source_from_spec(
+        {
+            "hf": "json",
+            "data_files": str(path),
+            "lang": "es",
+            "english_column": "en",
+            "translation_column": "fr",
+        }
+    )
     assert isinstance(src, HFSource)
     data = load_parallel([src])
     assert data.stats["spa"].malformed == 1

@@ -31,13 +31,19 @@ def test_filter_flag_merges_into_config_file(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_filter_option_drops_noise_before_training_and_reports_it(
-        encoder: Encoder, models_dir: Path, tmp_path: Path) -> None:
+    encoder: Encoder, models_dir: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "parallel"
     folder.mkdir()
     write_tsv(folder / "en-deu.tsv.gz", [*PAIRS["deu"], WRONG_PAIR, FRENCH])
     write_tsv(folder / "en-spa.tsv.gz", PAIRS["spa"])
-    cfg = TrainConfig(data=[str(folder)], languages=["de", "es"], heldout_per_lang=0,
-                      exclude_eval_sentences=False, filter={"min_score": 1.0})  # type: ignore[arg-type]
+    cfg = TrainConfig(
+        data=[str(folder)],
+        languages=["de", "es"],
+        heldout_per_lang=0,
+        exclude_eval_sentences=False,
+        filter={"min_score": 1.0},
+    )  # type: ignore[arg-type]
     data = prepare_data(cfg, models_dir, "cpu")
     train = {(p.english, p.translation) for p in data.train}
     assert WRONG_PAIR not in train

@@ -21,22 +21,36 @@ pytestmark = pytest.mark.slow
 
 def _config(parallel_dir: Path, out: Path, cache: Path, **kw: object) -> TrainConfig:
     base = {
-        "teacher": "multilingual-e5-small", "student": "multilingual-e5-small",
-        "data": [str(parallel_dir)], "languages": ["de", "es"], "heldout_per_lang": 2,
-        "exclude_eval_sentences": False, "max_seq_length": 32, "batch_size": 8, "max_steps": 8,
-        "learning_rate": 1e-3, "warmup_ratio": 0.0, "logging_steps": 1, "save_steps": 0,
-        "freeze_layers": 10, "cache_dir": str(cache), "output_dir": str(out), "device": "cpu",
+        "teacher": "multilingual-e5-small",
+        "student": "multilingual-e5-small",
+        "data": [str(parallel_dir)],
+        "languages": ["de", "es"],
+        "heldout_per_lang": 2,
+        "exclude_eval_sentences": False,
+        "max_seq_length": 32,
+        "batch_size": 8,
+        "max_steps": 8,
+        "learning_rate": 1e-3,
+        "warmup_ratio": 0.0,
+        "logging_steps": 1,
+        "save_steps": 0,
+        "freeze_layers": 10,
+        "cache_dir": str(cache),
+        "output_dir": str(out),
+        "device": "cpu",
         "precision": "fp32",
     }
     return TrainConfig(**{**base, **kw})
 
 
-def test_lora_run_ships_an_adapter_that_rebuilds_the_model(parallel_dir: Path, tmp_path: Path,
-                                                           models_dir: Path) -> None:
+def test_lora_run_ships_an_adapter_that_rebuilds_the_model(
+    parallel_dir: Path, tmp_path: Path, models_dir: Path
+) -> None:
     torch.manual_seed(0)
     out = tmp_path / "student"
-    cfg = _config(parallel_dir, out, tmp_path / "cache", lora=LoraConfig(r=4, alpha=8),
-                  preservation_weight=1.0)
+    cfg = _config(
+        parallel_dir, out, tmp_path / "cache", lora=LoraConfig(r=4, alpha=8), preservation_weight=1.0
+    )
     result = train(cfg, models_dir)
     assert result.student.lora_modules  # only the top 2 blocks' linear layers are adapted
     assert all(".layer.10." in n or ".layer.11." in n for n in result.student.lora_modules)
@@ -65,8 +79,9 @@ def test_lora_run_ships_an_adapter_that_rebuilds_the_model(parallel_dir: Path, t
 def test_adapter_for_other_base_weights_is_refused(tmp_path: Path, models_dir: Path) -> None:
     a = np.zeros((2, 384), np.float32)
     b = np.zeros((384, 2), np.float32)
-    path = Adapter({"encoder.layer.0.attention.self.query.weight": (a, b)}, 1.0,
-                   {"base_weights_sha256": "0" * 64}).save(tmp_path / "a.safetensors")
+    path = Adapter(
+        {"encoder.layer.0.attention.self.query.weight": (a, b)}, 1.0, {"base_weights_sha256": "0" * 64}
+    ).save(tmp_path / "a.safetensors")
     with pytest.raises(ValueError, match="trained on base weights 000000000000"):
         apply_adapter_to_folder(models_dir / "multilingual-e5-small", path, tmp_path / "out")
 

@@ -67,7 +67,8 @@ def test_stsb_cross_and_tatoeba_readers(tmp_path: Path) -> None:
     st.mkdir()
     (st / "stsb-en-test.csv").write_text('A man eats.,"A man, eating.",4.0\nDogs run.,Cats sit.,0.5\n')
     (st / "stsb-de-test.csv").write_text(
-        'Ein Mann isst.,"Ein Mann, essend.",4.0\nHunde rennen.,Katzen sitzen.,0.5\n')
+        'Ein Mann isst.,"Ein Mann, essend.",4.0\nHunde rennen.,Katzen sitzen.,0.5\n'
+    )
     s1, s2, gold = load_stsb_cross(tmp_path, "en", "de")
     assert s1 == ["A man eats.", "Dogs run."]
     assert s2 == ["Ein Mann, essend.", "Katzen sitzen."]

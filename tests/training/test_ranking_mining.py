@@ -62,7 +62,12 @@ def test_precision_recall() -> None:
 
     mined = [MinedPair(0, 0, 2.0, 0.9), MinedPair(1, 2, 1.5, 0.8)]
     assert precision_recall_f1(mined, {(0, 0), (1, 1)}) == {
-        "precision": 0.5, "recall": 0.5, "f1": 0.5, "mined": 2, "gold": 2}
+        "precision": 0.5,
+        "recall": 0.5,
+        "f1": 0.5,
+        "mined": 2,
+        "gold": 2,
+    }
 
 
 @pytest.mark.slow
@@ -72,8 +77,9 @@ def test_mining_recovers_shuffled_toy_bitext(encoder: Encoder) -> None:
     perm = list(range(len(de)))
     random.Random(3).shuffle(perm)
     shuffled = [de[i] for i in perm]
-    mined = mine(encoder.encode_queries(en), encoder.encode_queries(shuffled), k=4, mode="intersection",
-                 threshold=1.0)
+    mined = mine(
+        encoder.encode_queries(en), encoder.encode_queries(shuffled), k=4, mode="intersection", threshold=1.0
+    )
     gold = {(perm[j], j) for j in range(len(perm))}
     prf = precision_recall_f1(mined, gold)
     assert prf["precision"] == 1.0
@@ -82,13 +88,15 @@ def test_mining_recovers_shuffled_toy_bitext(encoder: Encoder) -> None:
 
 @pytest.mark.slow
 def test_filter_drops_wrong_pair_and_wrong_language(encoder: Encoder, tmp_path: Path) -> None:
-    rows = [*PAIRS["deu"],
-            ("The cat sleeps on the sofa.", "Der Aktienmarkt ist heute stark gefallen."),  # wrong pair
-            ("Where is the train station?", "Où se trouve la gare, s'il vous plaît ?"),  # French, not German
-            PAIRS["deu"][1]]  # duplicate
+    rows = [
+        *PAIRS["deu"],
+        ("The cat sleeps on the sofa.", "Der Aktienmarkt ist heute stark gefallen."),  # wrong pair
+        ("Where is the train station?", "Où se trouve la gare, s'il vous plaît ?"),  # French, not German
+        PAIRS["deu"][1],
+    ]  # duplicate
     path = write_tsv(tmp_path / "en-deu.tsv", rows, extra_lines=["broken line"])
     stats = filter_file(path, tmp_path / "out", lambda t: encoder.encode_queries(t), min_score=1.0, k=4)
-    kept = (tmp_path / "out" / "en-deu.tsv.gz")
+    kept = tmp_path / "out" / "en-deu.tsv.gz"
     with gzip.open(kept, "rt", encoding="utf-8") as fh:
         lines = fh.read().splitlines()
     assert "Der Aktienmarkt ist heute stark gefallen." not in "\n".join(lines)
@@ -123,8 +131,9 @@ def test_qdrant_and_exact_backends_mine_the_same_pairs(encoder: Encoder) -> None
 
 
 @pytest.mark.slow
-def test_mine_cli_with_qdrant_backend(models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                      ) -> None:
+def test_mine_cli_with_qdrant_backend(
+    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from rosetta.cli import app

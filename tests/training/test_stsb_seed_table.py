@@ -11,16 +11,35 @@ from training.evaluation.runner import evaluate_encoder, split_stsb_langs
 from training.report import seed_table, tatoeba_delta_table
 
 ROWS = [
-    ("A man is playing a guitar.", "A man plays the guitar.", 4.8,
-     "Un uomo sta suonando una chitarra.", "Un uomo suona la chitarra."),
-    ("A woman is slicing an onion.", "A woman is cutting an onion.", 4.2,
-     "Una donna sta tagliando una cipolla.", "Una donna taglia una cipolla."),
-    ("The cat sits on the mat.", "A dog runs in the park.", 0.4,
-     "Il gatto è seduto sul tappeto.", "Un cane corre nel parco."),
-    ("Stocks fell sharply today.", "The market dropped a lot today.", 3.6,
-     "Oggi le azioni sono crollate.", "Oggi il mercato è sceso molto."),
-    ("He is cooking pasta.", "The weather is cold.", 0.2,
-     "Sta cucinando la pasta.", "Fa freddo."),
+    (
+        "A man is playing a guitar.",
+        "A man plays the guitar.",
+        4.8,
+        "Un uomo sta suonando una chitarra.",
+        "Un uomo suona la chitarra.",
+    ),
+    (
+        "A woman is slicing an onion.",
+        "A woman is cutting an onion.",
+        4.2,
+        "Una donna sta tagliando una cipolla.",
+        "Una donna taglia una cipolla.",
+    ),
+    (
+        "The cat sits on the mat.",
+        "A dog runs in the park.",
+        0.4,
+        "Il gatto è seduto sul tappeto.",
+        "Un cane corre nel parco.",
+    ),
+    (
+        "Stocks fell sharply today.",
+        "The market dropped a lot today.",
+        3.6,
+        "Oggi le azioni sono crollate.",
+        "Oggi il mercato è sceso molto.",
+    ),
+    ("He is cooking pasta.", "The weather is cold.", 0.2, "Sta cucinando la pasta.", "Fa freddo."),
 ]
 
 

@@ -31,30 +31,36 @@ def _app():
     return app
 
 
-def test_tiny_distillation_loss_decreases_and_model_loads(cli_env: Path, parallel_dir: Path,
-                                                          models_dir: Path) -> None:
+def test_tiny_distillation_loss_decreases_and_model_loads(
+    cli_env: Path, parallel_dir: Path, models_dir: Path
+) -> None:
     out = cli_env / "student"
     config = cli_env / "train.yaml"
-    config.write_text(yaml.safe_dump({
-        "data": [str(parallel_dir)],
-        "languages": ["de", "es"],
-        "heldout_per_lang": 2,
-        "exclude_eval_sentences": False,
-        "keep_layers": 2,  # a 2-layer pruned student keeps the test fast
-        "max_seq_length": 32,
-        "batch_size": 8,
-        "max_steps": 12,
-        "learning_rate": 3e-4,
-        "warmup_ratio": 0.0,
-        "logging_steps": 1,
-        "save_steps": 6,
-        "cache_dir": str(cli_env / "teacher_cache"),
-        "output_dir": str(out),
-        "device": "cpu",
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": [str(parallel_dir)],
+                "languages": ["de", "es"],
+                "heldout_per_lang": 2,
+                "exclude_eval_sentences": False,
+                "keep_layers": 2,  # a 2-layer pruned student keeps the test fast
+                "max_seq_length": 32,
+                "batch_size": 8,
+                "max_steps": 12,
+                "learning_rate": 3e-4,
+                "warmup_ratio": 0.0,
+                "logging_steps": 1,
+                "save_steps": 6,
+                "cache_dir": str(cli_env / "teacher_cache"),
+                "output_dir": str(out),
+                "device": "cpu",
+            }
+        )
+    )
     # A low --filter-min-score keeps the clean toy pairs but runs the filter path end to end.
-    result = CliRunner().invoke(_app(), ["train", "--config", str(config), "--no-evaluate",
-                                         "--filter-min-score", "0.5"])
+    result = CliRunner().invoke(
+        _app(), ["train", "--config", str(config), "--no-evaluate", "--filter-min-score", "0.5"]
+    )
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "rosetta_training.json").read_text())
     losses = [loss for _, loss in meta["losses"]]
@@ -76,9 +82,19 @@ def test_tiny_distillation_loss_decreases_and_model_loads(cli_env: Path, paralle
     # --report-only evaluates the finished run (no training) and rewrites its report.
     no_report_yet = json.loads((out / "training_report.json").read_text())["after"]
     assert no_report_yet is None
-    result = CliRunner().invoke(_app(), ["train", "--config", str(config), "--report-only",
-                                         "--data-dir", str(_toy_eval_dir(cli_env)),
-                                         "--eval-tasks", "tatoeba,sts17"])
+    result = CliRunner().invoke(
+        _app(),
+        [
+            "train",
+            "--config",
+            str(config),
+            "--report-only",
+            "--data-dir",
+            str(_toy_eval_dir(cli_env)),
+            "--eval-tasks",
+            "tatoeba,sts17",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "training_report.json").read_text())
     assert report["after"]["tatoeba"]["deu"]["accuracy"] == 1.0
@@ -102,9 +118,11 @@ def _toy_eval_dir(root: Path) -> Path:
     (d / "tatoeba" / "tatoeba.deu-eng.deu").write_text("\n".join(sents) + "\n")
     (d / "tatoeba" / "tatoeba.deu-eng.eng").write_text("\n".join(sents) + "\n")
     (d / "sts17").mkdir()
-    rows = [("A man is playing a guitar.", "A man is playing a guitar.", 5.0),
-            ("A man is playing a guitar.", "A person plays an instrument.", 3.0),
-            ("A man is playing a guitar.", "The stock market fell sharply.", 0.0)]
+    rows = [
+        ("A man is playing a guitar.", "A man is playing a guitar.", 5.0),
+        ("A man is playing a guitar.", "A person plays an instrument.", 3.0),
+        ("A man is playing a guitar.", "The stock market fell sharply.", 0.0),
+    ]
     (d / "sts17" / "STS.input.track5.en-en.txt").write_text("".join(f"{a}\t{b}\n" for a, b, _ in rows))
     (d / "sts17" / "STS.gs.track5.en-en.txt").write_text("".join(f"{g}\n" for _, _, g in rows))
     return d
@@ -112,8 +130,10 @@ def _toy_eval_dir(root: Path) -> Path:
 
 def test_eval_cli_json_on_toy_data(cli_env: Path) -> None:
     data_dir = _toy_eval_dir(cli_env)
-    result = CliRunner().invoke(_app(), ["eval", "all-MiniLM-L6-v2", "--tasks", "tatoeba,sts17",
-                                         "--data-dir", str(data_dir), "--json"])
+    result = CliRunner().invoke(
+        _app(),
+        ["eval", "all-MiniLM-L6-v2", "--tasks", "tatoeba,sts17", "--data-dir", str(data_dir), "--json"],
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["tatoeba"]["deu"]["accuracy"] == 1.0

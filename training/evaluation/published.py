@@ -37,8 +37,11 @@ def published_value(task: str, raw: float) -> float:
     return raw if task == "tatoeba" else round(100 * raw, 2)
 
 
-def comparison_rows(results: dict[str, dict[str, Any]], published: dict[str, dict[str, float]],
-                    models: list[str] | None = None) -> list[dict[str, Any]]:
+def comparison_rows(
+    results: dict[str, dict[str, Any]],
+    published: dict[str, dict[str, float]],
+    models: list[str] | None = None,
+) -> list[dict[str, Any]]:
     """One row per (task, lang) found in any result: our columns, then published columns."""
     models = models if models is not None else sorted(published)
     rows: list[dict[str, Any]] = []

@@ -58,20 +58,27 @@ class RetrievalData:
     estimation: list[Group]
 
 
-def build_data(parallel_dir: Path, langs: Sequence[str] = DEFAULT_LANGS, n_docs: int = DEFAULT_DOCS,
-               n_distractors: int = DEFAULT_DISTRACTORS) -> RetrievalData:
+def build_data(
+    parallel_dir: Path,
+    langs: Sequence[str] = DEFAULT_LANGS,
+    n_docs: int = DEFAULT_DOCS,
+    n_distractors: int = DEFAULT_DISTRACTORS,
+) -> RetrievalData:
     groups = load_groups(parallel_dir, langs, min_langs=1)
     full = [g for g in groups if all(x in g.texts for x in langs)]
     heldout = [g for g in full if g.heldout]
     if len(heldout) < 2 * n_docs:
-        raise ValueError(f"retrieval eval: only {len(heldout)} held-out sentences are translated into all "
-                         f"of {', '.join(langs)}; need {2 * n_docs} (use fewer languages or documents)")
-    used = heldout[:2 * n_docs]
-    docs = {x: [f"{a.texts[x]} {b.texts[x]}" for a, b in zip(used[::2], used[1::2], strict=True)]
-            for x in langs}
+        raise ValueError(
+            f"retrieval eval: only {len(heldout)} held-out sentences are translated into all "
+            f"of {', '.join(langs)}; need {2 * n_docs} (use fewer languages or documents)"
+        )
+    used = heldout[: 2 * n_docs]
+    docs = {
+        x: [f"{a.texts[x]} {b.texts[x]}" for a, b in zip(used[::2], used[1::2], strict=True)] for x in langs
+    }
     queries = {x: [a.texts[x] for a in used[::2]] for x in langs}
     taken = {g.english for g in used}
-    spare = [g.english for g in groups if g.heldout and g.english not in taken][:2 * n_distractors]
+    spare = [g.english for g in groups if g.heldout and g.english not in taken][: 2 * n_distractors]
     distractors = [f"{a} {b}" for a, b in zip(spare[::2], spare[1::2], strict=True)]
     return RetrievalData(tuple(langs), docs, queries, distractors, [g for g in full if not g.heldout])
 
@@ -89,13 +96,15 @@ def _kmeans(x: np.ndarray, k: int, seed: int = 0, iters: int = 25) -> np.ndarray
     centres = x[rng.choice(len(x), k, replace=False)]
     for _ in range(iters):
         labels = np.argmax(x @ centres.T, axis=1)
-        centres = unit_rows(np.stack([x[labels == c].mean(0) if (labels == c).any() else centres[c]
-                                      for c in range(k)]))
+        centres = unit_rows(
+            np.stack([x[labels == c].mean(0) if (labels == c).any() else centres[c] for c in range(k)])
+        )
     return labels
 
 
-def build_pools(data: RetrievalData, doc_vecs: dict[str, np.ndarray], distractor_vecs: np.ndarray
-                ) -> list[Pool]:
+def build_pools(
+    data: RetrievalData, doc_vecs: dict[str, np.ndarray], distractor_vecs: np.ndarray
+) -> list[Pool]:
     langs = data.langs
     n = len(data.query_texts[langs[0]])
 
@@ -114,11 +123,17 @@ def build_pools(data: RetrievalData, doc_vecs: dict[str, np.ndarray], distractor
 
     every = np.arange(n)
     balanced = pool("balanced", dict.fromkeys(langs, every), False)
-    imbalanced = pool("imbalanced", {x: every if x == "en" else every[(every + j) % 10 == 0]
-                                     for j, x in enumerate(langs)}, True)
+    imbalanced = pool(
+        "imbalanced",
+        {x: every if x == "en" else every[(every + j) % 10 == 0] for j, x in enumerate(langs)},
+        True,
+    )
     topic = _kmeans(doc_vecs["en"], TOPICS)
-    skewed = pool("topic-skewed", {x: every if x == "en" else every[topic == j % TOPICS]
-                                   for j, x in enumerate(langs)}, False)
+    skewed = pool(
+        "topic-skewed",
+        {x: every if x == "en" else every[topic == j % TOPICS] for j, x in enumerate(langs)},
+        False,
+    )
     return [balanced, imbalanced, skewed]
 
 
@@ -133,6 +148,7 @@ def plain() -> Ranking:
 def corpus_means(query_means: bool = True) -> Ranking:
     """Each language's mean over the pool subtracted from its documents; from queries, the mean
     of the query set (`query_means`) or, as a live system would have to, the documents' mean."""
+
     def rank(q: np.ndarray, qlang: np.ndarray, pool: Pool) -> tuple[np.ndarray, np.ndarray]:
         p = pool.vectors.copy()
         means = {x: pool.vectors[pool.lang == x].mean(0) for x in np.unique(pool.lang)}
@@ -142,25 +158,31 @@ def corpus_means(query_means: bool = True) -> Ranking:
         for x in np.unique(qlang):
             q2[qlang == x] -= q[qlang == x].mean(0) if query_means else means[x]
         return unit_rows(q2), unit_rows(p)
+
     return rank
 
 
-def with_vectors(vectors: LanguageVectors, query_langs: Sequence[tuple[str | None, dict[str, float]]]
-                 | None = None) -> Ranking:
+def with_vectors(
+    vectors: LanguageVectors, query_langs: Sequence[tuple[str | None, dict[str, float]]] | None = None
+) -> Ranking:
     """Shift passages by their language and queries by theirs (or by detected language/mixture)."""
+
     def rank(q: np.ndarray, qlang: np.ndarray, pool: Pool) -> tuple[np.ndarray, np.ndarray]:
         p = vectors.shift_documents(pool.vectors, list(pool.lang))
         if query_langs is None:
             q2 = np.stack([vectors.shift_query(v, str(x)) for v, x in zip(q, qlang, strict=True)])
         else:
-            q2 = np.stack([vectors.shift_query(v, lang, probs)
-                           for v, (lang, probs) in zip(q, query_langs, strict=True)])
+            q2 = np.stack(
+                [vectors.shift_query(v, lang, probs) for v, (lang, probs) in zip(q, query_langs, strict=True)]
+            )
         return q2, p
+
     return rank
 
 
-def variant(vectors: LanguageVectors, *, onto: str = "en", shared: bool = False,
-            drop: Sequence[str] = ()) -> LanguageVectors:
+def variant(
+    vectors: LanguageVectors, *, onto: str = "en", shared: bool = False, drop: Sequence[str] = ()
+) -> LanguageVectors:
     """Variants of one estimate: shift onto the centroid of all languages instead of English;
     one offset for both prompts; languages treated as having no parallel data."""
     p, q = vectors.passage.copy(), vectors.query.copy()
@@ -169,8 +191,13 @@ def variant(vectors: LanguageVectors, *, onto: str = "en", shared: bool = False,
     if onto == "centroid":
         p, q = p - p.mean(0), q - q.mean(0)
     keep = [i for i, x in enumerate(vectors.langs) if x not in drop]
-    return LanguageVectors(tuple(vectors.langs[i] for i in keep), p[keep], q[keep], vectors.model_sha256,
-                           tuple(vectors.pairs[i] for i in keep) if vectors.pairs else ())
+    return LanguageVectors(
+        tuple(vectors.langs[i] for i in keep),
+        p[keep],
+        q[keep],
+        vectors.model_sha256,
+        tuple(vectors.pairs[i] for i in keep) if vectors.pairs else (),
+    )
 
 
 def neighbours(vectors: LanguageVectors, borrow: dict[str, str]) -> LanguageVectors:
@@ -180,8 +207,7 @@ def neighbours(vectors: LanguageVectors, borrow: dict[str, str]) -> LanguageVect
     return LanguageVectors(vectors.langs, vectors.passage[rows], vectors.query[rows], vectors.model_sha256)
 
 
-def score(q: np.ndarray, qlang: np.ndarray, qdoc: np.ndarray, p: np.ndarray, pool: Pool
-          ) -> dict[str, float]:
+def score(q: np.ndarray, qlang: np.ndarray, qdoc: np.ndarray, p: np.ndarray, pool: Pool) -> dict[str, float]:
     sims = q @ p.T
     aps, recalls, bias = [], [], []
     x_en: list[float] = []
@@ -210,13 +236,25 @@ def score(q: np.ndarray, qlang: np.ndarray, qdoc: np.ndarray, p: np.ndarray, poo
                 best = np.flatnonzero(mask)[np.argmax(s[mask])]
                 bucket.append(float(rel[best]))
     mean = lambda v: round(100 * float(np.mean(v)), 1) if v else float("nan")  # noqa: E731
-    return {"map@50": mean(aps), "r@10": mean(recalls), "x_en_acc@1": mean(x_en),
-            "x_x_acc@1": mean(x_x), "same_lang_bias": mean(bias), "queries": len(aps)}
+    return {
+        "map@50": mean(aps),
+        "r@10": mean(recalls),
+        "x_en_acc@1": mean(x_en),
+        "x_x_acc@1": mean(x_x),
+        "same_lang_bias": mean(bias),
+        "queries": len(aps),
+    }
 
 
-def evaluate_retrieval(embed: CachedEmbedder, parallel_dir: Path, langs: Sequence[str] = DEFAULT_LANGS,
-                       n_docs: int = DEFAULT_DOCS, n_distractors: int = DEFAULT_DISTRACTORS,
-                       pairs: int = DEFAULT_PAIRS, variants: bool = True) -> dict[str, Any]:
+def evaluate_retrieval(
+    embed: CachedEmbedder,
+    parallel_dir: Path,
+    langs: Sequence[str] = DEFAULT_LANGS,
+    n_docs: int = DEFAULT_DOCS,
+    n_distractors: int = DEFAULT_DISTRACTORS,
+    pairs: int = DEFAULT_PAIRS,
+    variants: bool = True,
+) -> dict[str, Any]:
     """{pool: {ranking: metrics}} plus the data sizes."""
     data = build_data(parallel_dir, langs, n_docs, n_distractors)
     doc_vecs = {x: embed.passages(data.doc_texts[x], f"documents {x}") for x in data.langs}
@@ -240,26 +278,37 @@ def evaluate_retrieval(embed: CachedEmbedder, parallel_dir: Path, langs: Sequenc
         rankings["language vectors, packaged file"] = with_vectors(packaged)
         if variants and {"mr", "ja", "hi", "ko"} <= set(packaged.langs):
             rankings["packaged, hi+ko without data (a neighbour's vector: mr, ja)"] = with_vectors(
-                neighbours(packaged, {"hi": "mr", "ko": "ja"}))
+                neighbours(packaged, {"hi": "mr", "ko": "ja"})
+            )
     if variants:
         texts = [t for x in data.langs for t in data.query_texts[x]]
         detected = [(ql.lang, ql.probs) for ql in map(detect_query, texts)]
-        rankings.update({
-            "corpus means, documents' means for queries": corpus_means(query_means=False),
-            "language vectors, detected query language": with_vectors(model, detected),
-            "language vectors, one offset for both prompts": with_vectors(variant(model, shared=True)),
-            "offsets onto English (not centered)": with_vectors(onto_english),
-            "offsets onto the centroid of the offsets": with_vectors(variant(onto_english, onto="centroid")),
-            "language vectors, hi+ko without data (English's vector)":
-                with_vectors(variant(model, drop=("hi", "ko"))),
-            **{f"language vectors ({n} pairs)": with_vectors(estimates[n]) for n in sweep if n != pairs},
-        })
+        rankings.update(
+            {
+                "corpus means, documents' means for queries": corpus_means(query_means=False),
+                "language vectors, detected query language": with_vectors(model, detected),
+                "language vectors, one offset for both prompts": with_vectors(variant(model, shared=True)),
+                "offsets onto English (not centered)": with_vectors(onto_english),
+                "offsets onto the centroid of the offsets": with_vectors(
+                    variant(onto_english, onto="centroid")
+                ),
+                "language vectors, hi+ko without data (English's vector)": with_vectors(
+                    variant(model, drop=("hi", "ko"))
+                ),
+                **{f"language vectors ({n} pairs)": with_vectors(estimates[n]) for n in sweep if n != pairs},
+            }
+        )
     pools = build_pools(data, doc_vecs, distractor_vecs)
     result: dict[str, Any] = {
-        "langs": list(data.langs), "documents": n_docs, "distractors": len(data.distractors),
-        "queries": len(qvec), "pairs_per_language": pairs,
-        "pools": {p.name: {"items": len(p.doc), "english_share": round(float((p.lang == "en").mean()), 3)}
-                  for p in pools},
+        "langs": list(data.langs),
+        "documents": n_docs,
+        "distractors": len(data.distractors),
+        "queries": len(qvec),
+        "pairs_per_language": pairs,
+        "pools": {
+            p.name: {"items": len(p.doc), "english_share": round(float((p.lang == "en").mean()), 3)}
+            for p in pools
+        },
     }
     for pool in pools:
         out: dict[str, dict[str, float]] = {}
@@ -277,7 +326,8 @@ def evaluate_retrieval(embed: CachedEmbedder, parallel_dir: Path, langs: Sequenc
 
 def default_parallel_dir(eval_dir: Path | None) -> Path | None:
     for candidate in ([eval_dir.parent / "parallel"] if eval_dir is not None else []) + [
-            Path("../shared/data/parallel")]:
+        Path("../shared/data/parallel")
+    ]:
         if candidate.is_dir():
             return candidate
     return None
@@ -291,8 +341,11 @@ def markdown(result: dict[str, Any]) -> str:
             continue
         info = result["pools"][pool]
         share = 100 * info["english_share"]
-        lines += [f"\n**{pool}** pool ({info['items']} documents, {share:.0f}% English)\n",
-                  "| ranking | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        lines += [
+            f"\n**{pool}** pool ({info['items']} documents, {share:.0f}% English)\n",
+            "| ranking | " + " | ".join(cols) + " |",
+            "|---" * (len(cols) + 1) + "|",
+        ]
         for name, m in result[pool].items():
             lines.append(f"| {name} | " + " | ".join(f"{m[c]:.1f}" for c in cols) + " |")
     return "\n".join(lines)

@@ -73,8 +73,9 @@ def eval_tatoeba(embed: MemoEmbedder, data_dir: Path, langs: Iterable[str]) -> d
     return out
 
 
-def eval_mining(embed: MemoEmbedder, data_dir: Path, langs: Iterable[str], threshold: float = 1.0,
-                seed: int = 0) -> dict[str, dict[str, float]]:
+def eval_mining(
+    embed: MemoEmbedder, data_dir: Path, langs: Iterable[str], threshold: float = 1.0, seed: int = 0
+) -> dict[str, dict[str, float]]:
     """Bitext mining on Tatoeba with the English side shuffled: P/R/F1 of recovered pairs
     (margin scoring, intersection of both directions, margin ≥ threshold)."""
     from training.mining import mine, precision_recall_f1
@@ -96,9 +97,11 @@ def eval_mining(embed: MemoEmbedder, data_dir: Path, langs: Iterable[str], thres
         mined = mine(embed(src), embed(shuffled), mode="intersection", threshold=threshold)
         gold_any = {(i, p) for i, text in enumerate(eng) for p in positions[text]}
         correct = [m for m in mined if (m.src, m.tgt) in gold_any]
-        prf = precision_recall_f1(mined, {(m.src, m.tgt) for m in correct} | {
-            (i, positions[text][0]) for i, text in enumerate(eng)
-            if not any(m.src == i for m in correct)})
+        prf = precision_recall_f1(
+            mined,
+            {(m.src, m.tgt) for m in correct}
+            | {(i, positions[text][0]) for i, text in enumerate(eng) if not any(m.src == i for m in correct)},
+        )
         out[code] = {**prf, "threshold": threshold}
     return out
 
@@ -108,12 +111,14 @@ def _sts_score(embed: MemoEmbedder, s1: list[str], s2: list[str], gold: list[flo
     return {"spearman": round(100 * spearman(sims, np.asarray(gold)), 2), "n": len(gold)}
 
 
-def eval_sts17(embed: MemoEmbedder, data_dir: Path, pairs: Iterable[str] | None = None
-               ) -> dict[str, dict[str, float]]:
+def eval_sts17(
+    embed: MemoEmbedder, data_dir: Path, pairs: Iterable[str] | None = None
+) -> dict[str, dict[str, float]]:
     data = load_sts17(data_dir)
     wanted = set(pairs) if pairs is not None else None
-    return {name: _sts_score(embed, *triple) for name, triple in data.items()
-            if wanted is None or name in wanted}
+    return {
+        name: _sts_score(embed, *triple) for name, triple in data.items() if wanted is None or name in wanted
+    }
 
 
 def split_stsb_langs(items: Iterable[str]) -> tuple[list[str], list[tuple[str, str]]]:
@@ -131,8 +136,9 @@ def split_stsb_langs(items: Iterable[str]) -> tuple[list[str], list[tuple[str, s
     return mono, pairs
 
 
-def eval_stsb(embed: MemoEmbedder, data_dir: Path, langs: Iterable[str],
-              cross: Iterable[str | tuple[str, str]]) -> dict[str, dict[str, float]]:
+def eval_stsb(
+    embed: MemoEmbedder, data_dir: Path, langs: Iterable[str], cross: Iterable[str | tuple[str, str]]
+) -> dict[str, dict[str, float]]:
     """Monolingual sets, then cross-lingual ones: `xx` means en-xx; a (a, b) pair takes sentence 1
     from a's file and sentence 2 from b's (the files are translations of one another, line by line)."""
     available = set(stsb_languages(data_dir))
@@ -151,7 +157,8 @@ def summarize(result: dict[str, Any]) -> dict[str, float]:
     summary: dict[str, float] = {}
     if result.get("tatoeba"):
         summary["tatoeba_mean_accuracy"] = round(
-            float(np.mean([v["accuracy"] for v in result["tatoeba"].values()])), 4)
+            float(np.mean([v["accuracy"] for v in result["tatoeba"].values()])), 4
+        )
     sts17 = result.get("sts17", {})
     cross = [sts17[k]["spearman"] for k in STS17_CROSS if k in sts17]
     if cross:
@@ -196,8 +203,11 @@ def evaluate_encoder(
         pairs = None
         if iso1 is not None:
             ok = set(iso1) | {"en"}
-            pairs = [p for p in ("ar-ar", "en-ar", "es-es", "es-en", "es-en-wmt", "en-en", "en-tr")
-                     if set(p.split("-")[:2]) <= ok]
+            pairs = [
+                p
+                for p in ("ar-ar", "en-ar", "es-es", "es-en", "es-en-wmt", "en-en", "en-tr")
+                if set(p.split("-")[:2]) <= ok
+            ]
         result["sts17"] = eval_sts17(embed, data_dir, pairs)
     if "stsb" in tasks:
         mono = iso1 if iso1 is not None else DEFAULT_STSB
@@ -216,7 +226,9 @@ def evaluate_encoder(
         if parallel is None:
             raise FileNotFoundError(f"retrieval: no parallel data next to {data_dir} (../parallel)")
         result["retrieval"] = evaluate_retrieval(
-            CachedEmbedder(encoder, embedding_cache, batch_size), parallel,
-            langs=["en", *(x for x in iso1 if x != "en")] if iso1 else DEFAULT_LANGS)
+            CachedEmbedder(encoder, embedding_cache, batch_size),
+            parallel,
+            langs=["en", *(x for x in iso1 if x != "en")] if iso1 else DEFAULT_LANGS,
+        )
     result["summary"] = summarize(result)
     return result

@@ -47,8 +47,13 @@ def load_sts17(data_dir: Path) -> dict[str, StsSet]:
 
 
 def stsb_languages(data_dir: Path) -> list[str]:
-    return sorted({m.group(1) for p in (data_dir / "stsb_multi_mt").glob("stsb-*-test.csv")
-                   if (m := re.match(r"stsb-(\w+)-test\.csv", p.name))})
+    return sorted(
+        {
+            m.group(1)
+            for p in (data_dir / "stsb_multi_mt").glob("stsb-*-test.csv")
+            if (m := re.match(r"stsb-(\w+)-test\.csv", p.name))
+        }
+    )
 
 
 def load_stsb(data_dir: Path, lang: str, split: str = "test") -> StsSet:
