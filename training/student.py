@@ -277,8 +277,8 @@ def add_lora(
     # peft annotates lora_alpha as int but scales by alpha / r with any number.
     config = LoraConfig(
         r=r,
-        lora_alpha=alpha,
-        lora_dropout=dropout,  # type: ignore[arg-type]
+        lora_alpha=alpha,  # type: ignore[arg-type]
+        lora_dropout=dropout,
         target_modules=target_modules,
         layers_to_transform=sorted(layers),
         layers_pattern=attr,
