@@ -417,6 +417,22 @@ class Searcher:
             return self.encoder.encode_queries([query])[0]
 
     def search(self, req: SearchRequest) -> SearchResult:
+        """Rank the collection's passages for a query in any language.
+
+        Args:
+            req: the query, its filters (languages, source prefix, metadata, dates), the page
+                (`limit`, `offset`), the floors (`min_score` cosine, `min_z` calibrated cut-off),
+                `hybrid`, `group_by_doc` and the `ranking` mode.
+
+        Returns:
+            A `SearchResult`: the page of hits (each with its passage, score, similarity and z),
+            whether more follow, the total when known, the query's language and timings.
+
+        Raises:
+            SearchError: an empty query or an unknown ranking mode.
+            CollectionNotFoundError, ModelMismatchError: the collection is missing or holds vectors
+                of another model (or backend, or language shift) than the loaded encoder's.
+        """
         query = req.query.strip()
         if not query:
             raise SearchError("type a query")

@@ -265,8 +265,25 @@ class Index:
     ) -> IngestReport:
         """Index files, folders (recursive), '-' (stdin) and `Upload`s; return what happened.
 
-        Keyword arguments are `AddOptions` fields (include=, exclude=, text_column=, id_column=,
-        prune=, max_file_mb=), for convenience.
+        Unchanged documents are skipped, changed ones have exactly their chunks replaced; a broken
+        file is reported in the result and never stops the run; a re-run after an interruption
+        finishes the job without duplicates.
+
+        Args:
+            paths: files, folders, "-" for stdin, or `Upload`s (bytes with a name).
+            options: what to read and how (`AddOptions`: include/exclude globs, table columns,
+                prune, max file size, replace).
+            progress: called with an `IngestProgress` per file read and per embedded batch.
+            **kwargs: `AddOptions` fields (include=, exclude=, text_column=, id_column=, prune=,
+                max_file_mb=, replace=), for convenience.
+
+        Returns:
+            An `IngestReport`: files seen / indexed / unchanged / skipped / failed (with reasons),
+            chunks added and deleted, seconds.
+
+        Raises:
+            ModelMismatchError: the collection holds vectors of another model.
+            StoreError: the store cannot be opened or written (one-line message).
         """
         if kwargs:
             options = AddOptions(
