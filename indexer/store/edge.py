@@ -92,7 +92,9 @@ class EdgeStore(ScrollingStore):
     @classmethod
     def open(cls, root: Path) -> EdgeStore:
         """Take the store folder for this process (StoreLockedError names the holder)."""
-        root = Path(root)
+        # Absolute: the engine opens files by the path it was given for as long as the store is
+        # open, and a process may change directory meanwhile (`rosetta demo` does).
+        root = Path(root).absolute()
         try:
             root.mkdir(parents=True, exist_ok=True)
             fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)

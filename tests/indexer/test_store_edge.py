@@ -283,3 +283,32 @@ def test_idle_release_lets_another_process_take_turns(built: Path, models_dir: P
     finally:
         ui.close()
     open_embedded(built).close()
+
+
+def test_relative_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default data dir is relative (`.rosetta`): the engine must keep finding its files when
+    the process changes directory while the store is open (`rosetta demo` does)."""
+    import uuid
+
+    import numpy as np
+
+    from indexer.store import Point
+    from rosetta.models import ModelIdentity
+
+    monkeypatch.chdir(tmp_path)
+    ident = ModelIdentity(name="t", source="offline", weights_sha256="0" * 64, dim=8)
+    rng = np.random.default_rng(0)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with open_embedded(Path(".rosetta")) as store:
+        store.ensure_collection("docs", ident)
+        monkeypatch.chdir(elsewhere)
+        for batch in range(3):
+            vectors = rng.normal(size=(40, 8)).astype(np.float32)
+            store.upsert(
+                "docs",
+                [Point(str(uuid.uuid4()), v, {"doc_id": f"d{batch}-{i}"}) for i, v in enumerate(vectors)],
+            )
+        store.optimize("docs")
+        assert store.count("docs") == 120
+        assert len(store.query("docs", rng.normal(size=8).astype(np.float32), limit=5)) == 5
