@@ -24,6 +24,15 @@ SAMPLE_CORPUS = APP_DIR / "sample_corpus"
 DEMO_COLLECTION = "demo"
 DEFAULT_PORT = 8501
 DEFAULT_HOST = "127.0.0.1"
+# The UI's address options, shared by `rosetta ui` and `rosetta demo`.
+PortOption = Annotated[int, typer.Option(help="Port to serve on.")]
+HostOption = Annotated[
+    str,
+    typer.Option(
+        help="Address to bind. The default serves this machine only; "
+        "0.0.0.0 serves every interface (the UI has no login)."
+    ),
+]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -249,14 +258,8 @@ def launch_ui(settings: Settings, port: int, host: str, collection: str | None) 
 
 
 def ui_command(
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = DEFAULT_PORT,
-    host: Annotated[
-        str,
-        typer.Option(
-            help="Address to bind. The default serves this machine only; "
-            "0.0.0.0 serves every interface (the UI has no login)."
-        ),
-    ] = DEFAULT_HOST,
+    port: PortOption = DEFAULT_PORT,
+    host: HostOption = DEFAULT_HOST,
     collection: Annotated[str | None, typer.Option(help="Collection to open (default: settings).")] = None,
 ) -> None:
     """Start the web UI (search, ingest, explore)."""
@@ -268,14 +271,8 @@ def ui_command(
 
 
 def demo_command(
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = DEFAULT_PORT,
-    host: Annotated[
-        str,
-        typer.Option(
-            help="Address to bind. The default serves this machine only; "
-            "0.0.0.0 serves every interface (the UI has no login)."
-        ),
-    ] = DEFAULT_HOST,
+    port: PortOption = DEFAULT_PORT,
+    host: HostOption = DEFAULT_HOST,
     collection: Annotated[str, typer.Option(help="Collection for the sample corpus.")] = DEMO_COLLECTION,
     reindex: Annotated[bool, typer.Option(help="Re-check the sample corpus even if indexed.")] = False,
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Only index; do not start the UI.")] = False,

@@ -295,6 +295,13 @@ def group_by_document(passages: Sequence[Passage]) -> list[SearchHit]:
     return list(groups.values())
 
 
+def to_hits(passages: Sequence[Passage], group: bool) -> list[SearchHit]:
+    """Passages in rank order → hits: one per document when `group`, else one per passage."""
+    if group:
+        return group_by_document(passages)
+    return [SearchHit(rank=i + 1, passage=p) for i, p in enumerate(passages)]
+
+
 def arrange(
     passages: Sequence[Passage], ranking: Ranking, query_lang: str, group: bool = True
 ) -> list[SearchHit]:
@@ -305,11 +312,7 @@ def arrange(
         top = np.sort(scores)[::-1][: max(1, len(scores) // 4)].mean()
         bonus = PREFER_BONUS * float(top - np.median(scores))
         ordered.sort(key=lambda p: -(p.score + (bonus if p.lang == query_lang else 0.0)))
-    hits = (
-        group_by_document(ordered)
-        if group
-        else [SearchHit(rank=i + 1, passage=p) for i, p in enumerate(ordered)]
-    )
+    hits = to_hits(ordered, group)
     if ranking == "per-language":
         seen: set[str] = set()
         firsts = []
@@ -508,11 +511,7 @@ class Searcher:
         if floor is not None:
             # A floor makes the result list finite: fetch it whole (up to the cap) and count it.
             passages, exhausted = self._above_floor(vector, where, floor)
-            results = (
-                group_by_document(passages)
-                if req.group_by_doc
-                else [SearchHit(rank=i + 1, passage=p) for i, p in enumerate(passages)]
-            )
+            results = to_hits(passages, req.group_by_doc)
             return (
                 results[offset : offset + limit],
                 len(results) > offset + limit,
@@ -656,11 +655,7 @@ class Searcher:
             if floor is not None:
                 keep = _keyword_matches(self.encoder, sparse, passages)
                 passages = [p for p in passages if p.id in keep or (p.similarity or 0.0) >= floor]
-            results = (
-                group_by_document(passages)
-                if req.group_by_doc
-                else [SearchHit(rank=i + 1, passage=p) for i, p in enumerate(passages)]
-            )
+            results = to_hits(passages, req.group_by_doc)
             if len(results) >= need or len(raw) < pool or pool >= MAX_POOL:
                 break
             pool = min(pool * POOL_FACTOR, MAX_POOL)
