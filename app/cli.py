@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from rosetta.cli_common import console, err, fail, get_settings, load_encoder
+
 if TYPE_CHECKING:  # heavy imports happen inside the commands, not at CLI start-up
     from app.search import SearchResult
-    from indexer.store import VectorStore
     from rosetta.settings import Settings
+    from rosetta.store import VectorStore
 
 APP_DIR = Path(__file__).resolve().parent
 STREAMLIT_APP = APP_DIR / "streamlit_app.py"
@@ -72,8 +74,7 @@ def search_command(
 ) -> None:
     """Search the index across languages; print a ranked table (or --json)."""
     from app.search import RANKINGS, Searcher, SearchError, SearchRequest
-    from indexer.store import StoreError, open_store
-    from rosetta.cli import fail, get_settings, load_encoder
+    from rosetta.store import StoreError, open_store
 
     if ranking not in RANKINGS:
         raise fail(f"--ranking {ranking!r}: choose one of {', '.join(RANKINGS)}")
@@ -126,7 +127,6 @@ def _note_absent_languages(store: VectorStore, collection: str, langs: list[str]
     """A mistyped language code silently filters everything out: say which codes no passage has."""
     if not langs:
         return
-    from rosetta.cli import err
     from rosetta.safe_text import for_console
 
     present = store.facet(collection, "lang", limit=1000)
@@ -140,7 +140,6 @@ def _note_absent_languages(store: VectorStore, collection: str, langs: list[str]
 
 
 def _print_result(result: SearchResult) -> None:
-    from rosetta.cli import console
     from rosetta.safe_text import for_console
 
     console.print(
@@ -187,8 +186,7 @@ def _check_store_free(settings: Settings) -> None:
     """The embedded store allows one process: fail now, clearly, rather than inside the web page."""
     if settings.qdrant_url:
         return
-    from indexer.store import StoreError, open_embedded
-    from rosetta.cli import fail
+    from rosetta.store import StoreError, open_embedded
 
     try:
         open_embedded(Path(settings.data_dir)).close()
@@ -231,7 +229,6 @@ def launch_ui(settings: Settings, port: int, host: str, collection: str | None) 
         "viewer",  # no "Deploy" button: this app is already deployed
     ]
     command += ["--server.address", host]
-    from rosetta.cli import err
     from rosetta.safe_text import for_console
 
     err.print(
@@ -263,7 +260,6 @@ def ui_command(
     collection: Annotated[str | None, typer.Option(help="Collection to open (default: settings).")] = None,
 ) -> None:
     """Start the web UI (search, ingest, explore)."""
-    from rosetta.cli import get_settings
 
     settings = get_settings()
     _check_store_free(settings)
@@ -278,7 +274,6 @@ def demo_command(
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Only index; do not start the UI.")] = False,
 ) -> None:
     """Index the bundled sample corpus (12 languages) into its own collection, then start the UI on it."""
-    from rosetta.cli import get_settings
 
     settings = get_settings()
     _check_store_free(settings)
@@ -291,9 +286,8 @@ def index_sample_corpus(settings: Settings, collection: str, *, reindex: bool = 
     """Index app/sample_corpus into `collection` unless it already holds it; returns its point count."""
     from indexer.pipeline import Index
     from indexer.report import IngestProgress
-    from indexer.store import StoreError, open_store
-    from rosetta.cli import console, fail, load_encoder
     from rosetta.progress import make_progress
+    from rosetta.store import StoreError, open_store
 
     if not SAMPLE_CORPUS.is_dir():
         raise fail(f"the sample corpus is missing ({SAMPLE_CORPUS}); reinstall rosetta")

@@ -7,7 +7,7 @@ k nearest neighbours (k=4), as LASER / LaBSE bitext mining does (Artetxe & Schwe
 
 Raw cosine favours "hub" passages close to everything; the margin divides by how close each side
 is to its neighbourhood, so a pair scores high only when the two are *unusually* close.
-Scoring is `training.mining.mine`, the same miner as `rosetta mine`, so both rank pairs alike.
+Scoring is `rosetta.mining.mine`, the same miner as `rosetta mine`, so both rank pairs alike.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import pandas as pd
 from qdrant_client import models
 
 from app.snippets import HEADING, query_terms, unspaced
-from indexer.store import VectorStore, match
-from training.mining import mine
+from rosetta.mining import mine
+from rosetta.store import VectorStore, match
 
 MAP_TEXT_CHARS = 160  # hover text on the map: enough to recognise a passage
 # Measured on Tatoeba German–Japanese (bench/relevance.py): margin 1.00 lets 17% wrong pairs

@@ -48,20 +48,19 @@ import numpy as np
 import pandas as pd
 from qdrant_client import models
 
-from indexer.schema import PAYLOAD_KEYS
-from indexer.store import (
-    CollectionNotFoundError,
-    Hit,
-    ModelMismatchError,
-    SparseVector,
-    StoreError,
-    VectorStore,
-    match_any,
-)
 from rosetta import langid
 from rosetta.langid import QueryLanguage
 from rosetta.models import Encoder
 from rosetta.models.language_vectors import LanguageVectors
+from rosetta.schema import PAYLOAD_KEYS
+from rosetta.store import (
+    CollectionNotFoundError,
+    Hit,
+    ModelMismatchError,
+    SparseVector,
+    VectorStore,
+    match_any,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +95,8 @@ DEFAULT_MIN_Z = 3.0  # default cut-off: hits below this z-score are left out
 WEAK_Z = 4.0  # hits below this are shown, flagged as weak matches
 
 
-class SearchError(StoreError):
-    """A search problem with a message meant for users."""
-
-
-class HybridUnavailableError(SearchError):
-    pass
+class SearchError(Exception):
+    """A bad search request (empty query, unknown ranking), with a message meant for users."""
 
 
 @dataclass
@@ -334,12 +329,8 @@ def detect_query_lang(query: str) -> QueryLanguage:
 def sparse_query_vector(encoder: Encoder, text: str) -> SparseVector:
     """The keyword (sparse) vector of a query: the indexer's BM25-style terms over the model's
     tokenizer, built exactly as the documents' were (imported lazily: only hybrid needs it)."""
-    try:
-        from indexer.sparse import sparse_vector
-    except ImportError as exc:
-        raise HybridUnavailableError(
-            f"hybrid (keyword) search needs indexer.sparse, which is not available ({exc}); use dense search"
-        ) from None
+    from indexer.sparse import sparse_vector
+
     return sparse_vector(encoder.tokenizer, text, query=True)
 
 

@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from app.search import Passage, Searcher, SearchHit
-from indexer.schema import PAYLOAD_KEYS
-from indexer.store import (
+from rosetta.models import Encoder, ModelNotFoundError
+from rosetta.schema import PAYLOAD_KEYS
+from rosetta.settings import Settings
+from rosetta.store import (
     CollectionNotFoundError,
     StoreError,
     VectorStore,
@@ -25,9 +27,7 @@ from indexer.store import (
     open_embedded,
     open_store,
 )
-from indexer.store.shared import IdleReleasingStore
-from rosetta.models import Encoder, ModelNotFoundError
-from rosetta.settings import Settings
+from rosetta.store.shared import IdleReleasingStore
 
 T = TypeVar("T")
 # Seconds without a store call before the UI lets go of the embedded store: long enough that

@@ -107,7 +107,7 @@ def run(
 
 
 def stored_docs(data_dir: Path, collection: str = "probe") -> dict[str, str]:
-    from indexer.store import QdrantStore
+    from rosetta.store import QdrantStore
 
     path = data_dir / "qdrant"
     if not path.exists():

@@ -121,12 +121,12 @@ def main() -> int:
     from indexer.pipeline import Index
     from indexer.readers import ReadOptions, read_source
     from indexer.sparse import sparse_vectors
-    from indexer.store import open_embedded
     from rosetta.langid import detect
     from rosetta.models import Encoder
     from rosetta.models.backends import choose_backend
     from rosetta.models.precision import resolve_precision
     from rosetta.settings import Settings
+    from rosetta.store import open_embedded
 
     settings = Settings()
     names = [n for n in args.variants.split(",") if n]

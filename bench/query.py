@@ -54,7 +54,9 @@ sys.path.insert(0, str(REPO))
 
 from app.search import Searcher, SearchRequest  # noqa: E402
 from indexer.sparse import sparse_vectors  # noqa: E402
-from indexer.store import (  # noqa: E402
+from rosetta.models import Encoder  # noqa: E402
+from rosetta.settings import Settings  # noqa: E402
+from rosetta.store import (  # noqa: E402
     CollectionOptions,
     EdgeStore,
     Point,
@@ -63,9 +65,7 @@ from indexer.store import (  # noqa: E402
     VectorStore,
     match,
 )
-from indexer.store import edge as edge_module  # noqa: E402
-from rosetta.models import Encoder  # noqa: E402
-from rosetta.settings import Settings  # noqa: E402
+from rosetta.store import edge as edge_module  # noqa: E402
 
 COLLECTION = "bench"
 NOISE = 0.02
@@ -338,7 +338,7 @@ OPEN_PROBE = r"""
 import json, sys, time
 import numpy as np
 t0 = time.perf_counter()
-from indexer.store import EdgeStore
+from rosetta.store import EdgeStore
 t1 = time.perf_counter()
 store = EdgeStore.open(sys.argv[1])
 store.query("bench", np.load(sys.argv[2])[0], limit=10)

@@ -11,7 +11,7 @@
    pass each z cut-off, and how many nonsense queries' best hits do.
 2. **Translation finder threshold** (Explore's default minimum margin). German and Japanese
    samples where half the sentences have their translation on the other side; ratio-margin
-   mining (k=4, mutual best, `training.mining.mine`) at margins 1.00–1.30; precision = mined
+   mining (k=4, mutual best, `rosetta.mining.mine`) at margins 1.00–1.30; precision = mined
    pairs that are true translations.
 
 Writes bench/results/relevance.json (with the CPU flags).
@@ -35,9 +35,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from app.search import robust_location_scale  # noqa: E402
+from rosetta.mining import mine  # noqa: E402
 from rosetta.models import Encoder  # noqa: E402
 from rosetta.settings import Settings  # noqa: E402
-from training.mining import mine  # noqa: E402
 
 LANGS = ("deu", "fra", "jpn", "ara")
 Z_CUTS = (2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from rosetta.cli_common import console, fail, get_settings, load_encoder
+
 if TYPE_CHECKING:  # the heavy imports happen inside the commands, not at CLI start-up
     from indexer.pipeline import AddOptions, Index, Upload
     from indexer.report import IngestReport
@@ -85,8 +87,7 @@ def index_command(
     """Index documents in any language into the vector store (incremental: unchanged files are skipped)."""
     from indexer.chunking import ChunkConfig
     from indexer.pipeline import AddOptions, Index, Upload
-    from indexer.store import StoreError
-    from rosetta.cli import fail, get_settings, load_encoder
+    from rosetta.store import StoreError
 
     settings = get_settings()
     if language_neutral is not None:
@@ -158,7 +159,6 @@ def _run_with_progress(index: Index, items: list[str | Upload], options: AddOpti
 
 
 def _print_report(report: IngestReport) -> None:
-    from rosetta.cli import console
     from rosetta.safe_text import for_console
 
     table = Table(title="Ingest report", show_header=False)
@@ -194,10 +194,9 @@ def stats_command(
 ) -> None:
     """Points, documents, chunks per language and the model of a collection."""
     from indexer.pipeline import collection_stats
-    from indexer.store import StoreError, open_store
-    from rosetta.cli import console, fail, get_settings
     from rosetta.models import ModelIdentity
     from rosetta.safe_text import for_console
+    from rosetta.store import StoreError, open_store
 
     settings = get_settings()
     name = collection or settings.collection
@@ -233,10 +232,9 @@ def migrate_command(
 ) -> None:
     """Copy the collections of the previous embedded store (qdrant-client local mode) into the new
     engine: vectors and payloads as they are, nothing re-encoded."""
-    from indexer.store import StoreError
-    from indexer.store.migrate import migrate_legacy
-    from rosetta.cli import console, fail, get_settings
     from rosetta.progress import make_progress
+    from rosetta.store import StoreError
+    from rosetta.store.migrate import migrate_legacy
 
     settings = get_settings()
     tasks: dict[str, object] = {}

@@ -44,9 +44,12 @@ from indexer.readers import (
     read_source,
 )
 from indexer.report import CollectionStats, FileIssue, IngestProgress, IngestReport
-from indexer.schema import STATE_FIELDS
 from indexer.sparse import sparse_vectors
-from indexer.store import (
+from rosetta.langid import detect, majority
+from rosetta.models import Encoder, ModelIdentity
+from rosetta.models.language_vectors import LanguageVectors, LanguageVectorsError, for_model
+from rosetta.schema import STATE_FIELDS
+from rosetta.store import (
     CollectionOptions,
     ModelMismatchError,
     Point,
@@ -57,9 +60,6 @@ from indexer.store import (
     match,
     open_store,
 )
-from rosetta.langid import detect, majority
-from rosetta.models import Encoder, ModelIdentity
-from rosetta.models.language_vectors import LanguageVectors, LanguageVectorsError, for_model
 
 log = logging.getLogger(__name__)
 PIPELINE_VERSION = "1"

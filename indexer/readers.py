@@ -24,7 +24,7 @@ from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from indexer.schema import PAYLOAD_KEYS
+from rosetta.schema import PAYLOAD_KEYS
 
 READER_VERSION = "1"
 TEXT_EXTS = frozenset({".txt", ".text", ".md", ".markdown"})

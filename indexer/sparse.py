@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from indexer.store import SparseVector
+from rosetta.store import SparseVector
 
 K1 = 1.2
 B = 0.75

@@ -11,14 +11,13 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from rosetta.cli_common import console, err, fail, get_settings, load_encoder
 from rosetta.logs import configure_logging
-from rosetta.models import KNOWN_MODELS, Encoder, ModelNotFoundError, build_model
+from rosetta.models import KNOWN_MODELS, ModelNotFoundError, build_model
 from rosetta.models.backends import BackendChoice, choose_backend
-from rosetta.safe_text import for_console
-from rosetta.settings import Backend, Settings, resolve_device
+from rosetta.settings import Settings, resolve_device
 
 app = typer.Typer(
     name="rosetta",
@@ -29,8 +28,6 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Offline models: list and build.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-console = Console()
-err = Console(stderr=True)
 
 
 @app.callback()
@@ -47,32 +44,6 @@ def root(
 ) -> None:
     """Multilingual semantic search: index documents in any language, search across languages."""
     configure_logging(verbose)
-
-
-def get_settings() -> Settings:
-    return Settings()
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print a user-facing error (no traceback) and return the Exit to raise."""
-    # Messages quote file names and collection names: data, never markup.
-    err.print(f"[bold red]error:[/] {for_console(message)}", highlight=False)
-    return typer.Exit(code)
-
-
-def load_encoder(
-    settings: Settings, model: str | None = None, precision: str | None = None, backend: Backend | None = None
-) -> Encoder:
-    """Load the configured (or given) model, turning lookup failures into clean CLI errors."""
-    reference = model or settings.model
-    try:
-        # The first ONNX use exports and quantizes the model: a minute or two, once per user.
-        with err.status(f"Loading model {reference} (first use of an ONNX backend builds it)…"):
-            return Encoder.from_settings(settings, model=model, precision=precision, backend=backend)
-    except ModelNotFoundError as exc:
-        raise fail(str(exc)) from None
-    except KeyboardInterrupt:
-        raise fail(f"interrupted while loading model {reference}; nothing was changed", 130) from None
 
 
 @models_app.command("list")

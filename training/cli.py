@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
-from rosetta.cli import err, fail, get_settings, load_encoder
+from rosetta.cli_common import err, fail, get_settings, load_encoder
+from rosetta.mining import Backend as KnnBackend
+from rosetta.mining import MiningMode
 from rosetta.settings import Settings
-from training.mining import Backend as KnnBackend
-from training.mining import MiningMode
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -387,7 +387,7 @@ def register_data_commands(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Find translation pairs between two unaligned files with margin scoring."""
-        from training.mining import QDRANT_MIN_SENTENCES, mine, resolve_backend
+        from rosetta.mining import QDRANT_MIN_SENTENCES, mine, resolve_backend
 
         for p in (src_file, tgt_file):
             if not p.is_file():

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from rosetta.langid import UNDETERMINED, detect
+from rosetta.mining import score_aligned
 from training.data import LangStats, Pair, TsvSource, lang_from_filename
 from training.langs import to_iso1
-from training.mining import score_aligned
 
 Embed = Callable[[list[str]], np.ndarray]
 # langdetect guesses wildly on a few words ("Heute regnet es." -> fr); shorter texts are not evidence.

@@ -9,7 +9,7 @@ import streamlit as st
 from app import explore
 from app import ui_common as ui
 from app.search import export_filename, to_csv_bytes
-from indexer.store import VectorStore
+from rosetta.store import VectorStore
 
 
 # Results are cached per (collection, point count): a new ingest changes the count and refreshes them.

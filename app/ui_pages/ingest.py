@@ -21,7 +21,7 @@ from indexer.readers import (
     read_table_frame,
 )
 from indexer.report import IngestProgress, IngestReport
-from indexer.store import StoreError, collection_options
+from rosetta.store import StoreError, collection_options
 
 ALLOWED = sorted(ext.lstrip(".") for ext in KNOWN_EXTS)
 TABLE_EXTS = {".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet"}

@@ -36,7 +36,7 @@ from app.search import (
     with_context,
 )
 from app.snippets import Marking, escape, highlight, marking_for, shown_text, snippet
-from indexer.store import StoreError
+from rosetta.store import StoreError
 
 # Cards are HTML built only from escaped strings (see card_html); st.html, not st.markdown, so a
 # `$` or `*` in a document is never read as LaTeX or Markdown.

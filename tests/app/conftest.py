@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from indexer.sparse import sparse_vectors
-from indexer.store import Point, VectorStore, collection_options, open_embedded
+from rosetta.store import Point, VectorStore, collection_options, open_embedded
 
 # (doc_id, lang, source, title, [chunks], metadata)
 DOCS: list[tuple[str, str, str, str, list[str], dict[str, str]]] = [

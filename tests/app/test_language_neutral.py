@@ -17,7 +17,7 @@ import pytest
 
 from app.search import Searcher, SearchRequest, arrange
 from indexer.pipeline import Index, model_language_vectors
-from indexer.store import ModelMismatchError, QdrantStore
+from rosetta.store import ModelMismatchError, QdrantStore
 
 SAMPLE = Path(__file__).resolve().parents[2] / "app" / "sample_corpus"
 MOON = [

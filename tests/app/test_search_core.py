@@ -165,7 +165,7 @@ def test_corpus_stats_and_map(corpus_store) -> None:
 
 def test_embedded_post_filter_matches_exact_filtering(encoder, tmp_path) -> None:
     """The embedded fast path (rank, then filter in Python) returns what Qdrant's filter would."""
-    from indexer.store import Point, QdrantStore
+    from rosetta.store import Point, QdrantStore
 
     rng = np.random.default_rng(1)
     langs = ["en"] * 300 + ["de"] * 200 + ["fr"] * 95 + ["sw"] * 5  # sw: too rare for the fast path
@@ -265,7 +265,7 @@ VARIANTS = [
 @pytest.fixture(scope="module")
 def big_searcher(encoder, tmp_path_factory):
     """120 passages (24 topics × 5 wordings): enough for the calibration sample."""
-    from indexer.store import QdrantStore
+    from rosetta.store import QdrantStore
 
     from .conftest import index_corpus
 

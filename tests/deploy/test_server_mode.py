@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.store import QdrantStore, StoreUnavailableError
+from rosetta.store import QdrantStore, StoreUnavailableError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,7 +85,7 @@ def assert_user_message(message: str) -> None:
 def no_sleep(monkeypatch) -> list[float]:
     """Record the backoff delays instead of sleeping through them."""
     delays: list[float] = []
-    monkeypatch.setattr("indexer.store.qdrant.time.sleep", delays.append)
+    monkeypatch.setattr("rosetta.store.qdrant.time.sleep", delays.append)
     return delays
 
 
@@ -182,7 +182,7 @@ def test_settings_from_env_reach_the_server_store(tmp_path: Path) -> None:
     script = (
         "import sys\n"
         "from rosetta.settings import Settings\n"
-        "from indexer.store import StoreError, open_store\n"
+        "from rosetta.store import StoreError, open_store\n"
         "try:\n"
         "    open_store(Settings())\n"
         "except StoreError as exc:\n"

@@ -1,19 +1,11 @@
-"""Indexer fixtures: store backends (the embedded engine and qdrant-client local mode always, a
-server when ROSETTA_TEST_QDRANT_URL is set),
-file builders (real PDFs and DOCX) and a small multilingual corpus written by the tests."""
+"""Indexer fixtures: file builders (real PDFs and DOCX) and a small multilingual corpus written by the
+tests (the store backends: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from indexer.store import EdgeStore, QdrantStore, VectorStore
-
-SERVER_URL = os.environ.get("ROSETTA_TEST_QDRANT_URL")
 
 CORPUS = {
     "en/cats.txt": "Cats are small domesticated carnivorous mammals. They sleep for most of the day "
@@ -46,39 +38,6 @@ def write_corpus(root: Path, files: dict[str, str] = CORPUS) -> Path:
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     return write_corpus(tmp_path / "corpus")
-
-
-def _backends() -> list[object]:
-    server = pytest.param(
-        "server",
-        marks=pytest.mark.skipif(
-            not SERVER_URL, reason="no Qdrant server: set ROSETTA_TEST_QDRANT_URL to run the server backend"
-        ),
-    )
-    return ["edge", "local", server]
-
-
-@pytest.fixture(params=_backends())
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
-    s: VectorStore
-    if request.param == "server":
-        assert SERVER_URL
-        s = QdrantStore.server(SERVER_URL, os.environ.get("ROSETTA_TEST_QDRANT_API_KEY"))
-    elif request.param == "local":
-        s = QdrantStore.embedded(tmp_path / "qdrant")
-    else:
-        s = EdgeStore.open(tmp_path / "edge")
-    created_before = set(s.collections())
-    yield s
-    if request.param == "server":
-        for name in set(s.collections()) - created_before:
-            s.drop(name)
-    s.close()
-
-
-@pytest.fixture
-def collection() -> str:
-    return f"test_{uuid.uuid4().hex[:10]}"
 
 
 # ---- real files ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from indexer.discovery import discover
 from indexer.pipeline import Index, Upload
 from indexer.readers import ReadError, ReadOptions, SkipFile, SourceFile, decode_text, load_bytes, read_upload
-from indexer.store import Point, SparseVector
+from rosetta.store import Point, SparseVector
 from tests.indexer.conftest import make_docx
 
 runner = CliRunner()
@@ -356,14 +356,15 @@ def test_cli_min_score_nan_and_absent_language(cli_env: Path) -> None:
 
 
 def test_cli_ctrl_c_during_model_load(cli_env: Path, monkeypatch) -> None:
-    from rosetta import cli
+    from rosetta.cli import app
+    from rosetta.models import Encoder
 
     # Ctrl-C lands at an unpredictable point of a real load; raise it from inside the load (a
     # fake, since a signal cannot be aimed at that window reliably).
     def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.Encoder, "load", interrupted)
-    result = runner.invoke(cli.app, ["index", str(cli_env)])
+    monkeypatch.setattr(Encoder, "load", interrupted)
+    result = runner.invoke(app, ["index", str(cli_env)])
     assert result.exit_code == 130
     assert "interrupted while loading model" in result.output

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from indexer.pipeline import Index, Upload
-from indexer.schema import PAYLOAD_KEYS
-from indexer.store import ModelMismatchError
+from rosetta.schema import PAYLOAD_KEYS
+from rosetta.store import ModelMismatchError
 from tests.indexer.conftest import CORPUS, CORPUS_LANGS, make_docx, make_pdf
 
 
@@ -109,7 +109,7 @@ def test_prune_and_tables(store, collection, encoder, corpus: Path) -> None:
 
 
 def index_options():
-    from indexer.store import CollectionOptions
+    from rosetta.store import CollectionOptions
 
     return CollectionOptions()
 

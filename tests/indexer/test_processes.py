@@ -19,7 +19,7 @@ from indexer.cli import EXIT_SOME_FAILED
 from indexer.discovery import discover
 from indexer.pipeline import Index
 from indexer.readers import ReadOptions, read_source
-from indexer.store import EdgeStore, edge_path, open_embedded
+from rosetta.store import EdgeStore, edge_path, open_embedded
 from tests.indexer.conftest import CORPUS, write_corpus
 
 SENTENCES = [
@@ -130,13 +130,13 @@ def test_second_process_gets_a_clear_error(tmp_path: Path, models_dir: Path) -> 
 
 @pytest.fixture
 def cli_env(tmp_path: Path, models_dir: Path, encoder, monkeypatch: pytest.MonkeyPatch) -> Path:
-    import rosetta.cli
+    from rosetta.models import Encoder
 
     monkeypatch.setenv("ROSETTA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ROSETTA_CACHE_DIR", str(models_dir))
     monkeypatch.delenv("ROSETTA_QDRANT_URL", raising=False)
     # The session encoder stands in for a fresh load (seconds saved per command).
-    monkeypatch.setattr(rosetta.cli, "load_encoder", lambda settings, model=None: encoder)
+    monkeypatch.setattr(Encoder, "from_settings", lambda *args, **kwargs: encoder)
     return tmp_path
 
 

@@ -82,7 +82,7 @@ def test_batching_and_order(onnx_fp32: Encoder, onnx_int8: Encoder) -> None:
 def test_int8_is_close_but_not_equal_and_refused_unless_measured(
     reference: Encoder, onnx_int8: Encoder, tmp_path: Path
 ) -> None:
-    from indexer.store import ModelMismatchError, QdrantStore
+    from rosetta.store import ModelMismatchError, QdrantStore
 
     ref = reference.encode_documents(TEXTS)
     got = onnx_int8.encode_documents(TEXTS)
@@ -189,7 +189,7 @@ def test_auto_follows_the_backend_that_wrote_a_collection(onnx_int8: Encoder, tm
     being searched and extended under `auto`: the encoder switches to the collection's backend."""
     from app.search import Searcher, SearchRequest
     from indexer.pipeline import Index
-    from indexer.store import ModelMismatchError, open_embedded
+    from rosetta.store import ModelMismatchError, open_embedded
 
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -5,11 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), as float32."""
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+from rosetta.mining import unit_rows
 
 
 def rankdata(values: np.ndarray) -> np.ndarray:

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from rosetta.langid import detect_query
+from rosetta.mining import unit_rows
 from rosetta.models.language_vectors import LanguageVectors, for_model
-from training.evaluation.metrics import unit_rows
 from training.language_vectors import CachedEmbedder, estimate
 from training.multiway import Group, load_groups
 

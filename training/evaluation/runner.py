@@ -78,7 +78,7 @@ def eval_mining(
 ) -> dict[str, dict[str, float]]:
     """Bitext mining on Tatoeba with the English side shuffled: P/R/F1 of recovered pairs
     (margin scoring, intersection of both directions, margin ≥ threshold)."""
-    from training.mining import mine, precision_recall_f1
+    from rosetta.mining import mine, precision_recall_f1
 
     out: dict[str, dict[str, float]] = {}
     available = set(tatoeba_languages(data_dir))

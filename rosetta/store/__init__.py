@@ -1,8 +1,8 @@
 """The vector store: one narrow interface (`VectorStore`) and its backends.
 
-- `EdgeStore` (`indexer.store.edge`): Qdrant's own engine in-process (qdrant-edge) — the
+- `EdgeStore` (`rosetta.store.edge`): Qdrant's own engine in-process (qdrant-edge) — the
   embedded default, in `DATA_DIR/edge`.
-- `QdrantStore` (`indexer.store.qdrant`): a Qdrant server (`ROSETTA_QDRANT_URL`), or
+- `QdrantStore` (`rosetta.store.qdrant`): a Qdrant server (`ROSETTA_QDRANT_URL`), or
   qdrant-client's local mode, kept to read data folders of earlier versions (`rosetta store
   migrate`) and for side-by-side benchmarks.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from indexer.store.base import (
+from rosetta.store.base import (
     DENSE,
     HOLDER_FILE,
     METADATA_KEY,
@@ -38,8 +38,8 @@ from indexer.store.base import (
     match,
     match_any,
 )
-from indexer.store.edge import EdgeStore
-from indexer.store.qdrant import QdrantStore
+from rosetta.store.edge import EdgeStore
+from rosetta.store.qdrant import QdrantStore
 
 
 def edge_path(data_dir: Path) -> Path:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from qdrant_client import models
 
-from indexer.store import (
+from rosetta.models import ModelIdentity
+from rosetta.store import (
     CollectionOptions,
     InvalidCollectionNameError,
     ModelMismatchError,
@@ -17,7 +18,6 @@ from indexer.store import (
     match,
     match_any,
 )
-from rosetta.models import ModelIdentity
 
 IDENTITY = ModelIdentity("unit-model", "folder", "a" * 64, 4)
 

@@ -14,8 +14,6 @@ from uuid import uuid4
 
 import numpy as np
 
-from training.evaluation.metrics import unit_rows
-
 MiningMode = Literal["forward", "backward", "intersection", "union"]
 Backend = Literal["auto", "exact", "qdrant"]
 CHUNK = 2048
@@ -24,6 +22,12 @@ CHUNK = 2048
 # vectors and the search out of this process.
 QDRANT_MIN_SENTENCES = 20_000
 QDRANT_BATCH = 256
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def knn(queries: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from indexer.store.base import VectorStore
+from rosetta.store.base import VectorStore
 
 _METHODS = {
     "collections",

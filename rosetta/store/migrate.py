@@ -16,11 +16,11 @@ from typing import cast
 
 from qdrant_client import models
 
-from indexer.store import legacy_collections, legacy_path, open_embedded
-from indexer.store.base import DENSE, SPARSE, Point, SparseVector, StoreError
-from indexer.store.edge import EdgeStore
-from indexer.store.qdrant import QdrantStore
 from rosetta.models import ModelIdentity
+from rosetta.store import legacy_collections, legacy_path, open_embedded
+from rosetta.store.base import DENSE, SPARSE, Point, SparseVector, StoreError
+from rosetta.store.edge import EdgeStore
+from rosetta.store.qdrant import QdrantStore
 
 # (collection, points copied so far, points in the collection)
 MigrateProgress = Callable[[str, int, int], None]

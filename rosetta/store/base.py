@@ -2,7 +2,7 @@
 
 The interface speaks in plain dataclasses plus qdrant-client's filter model (`models.Filter`),
 which every backend understands: the server and local mode natively, the in-process engine
-through a translation (`indexer.store.edge`).
+through a translation (`rosetta.store.edge`).
 """
 
 from __future__ import annotations

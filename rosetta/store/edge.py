@@ -32,8 +32,9 @@ import numpy as np
 import qdrant_edge as qe
 from qdrant_client import models
 
-from indexer.schema import DATETIME_FIELDS, INTEGER_FIELDS, KEYWORD_FIELDS, PREFIX_FIELD
-from indexer.store.base import (
+from rosetta.models import ModelIdentity
+from rosetta.schema import DATETIME_FIELDS, INTEGER_FIELDS, KEYWORD_FIELDS, PREFIX_FIELD
+from rosetta.store.base import (
     DENSE,
     HOLDER_FILE,
     SCHEMA_VERSION,
@@ -57,7 +58,6 @@ from indexer.store.base import (
     stored_identity,
     write_json_atomic,
 )
-from rosetta.models import ModelIdentity
 
 T = TypeVar("T")
 

@@ -22,8 +22,9 @@ import numpy as np
 import tenacity
 from qdrant_client import QdrantClient, models
 
-from indexer.schema import DATETIME_FIELDS, INTEGER_FIELDS, KEYWORD_FIELDS, PREFIX_FIELD
-from indexer.store.base import (
+from rosetta.models import ModelIdentity
+from rosetta.schema import DATETIME_FIELDS, INTEGER_FIELDS, KEYWORD_FIELDS, PREFIX_FIELD
+from rosetta.store.base import (
     DENSE,
     HOLDER_FILE,
     METADATA_KEY,
@@ -46,7 +47,6 @@ from indexer.store.base import (
     locked_message,
     stored_identity,
 )
-from rosetta.models import ModelIdentity
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,7 +17,8 @@ import pytest
 from qdrant_client import QdrantClient, models
 from typer.testing import CliRunner
 
-from indexer.store import (
+from rosetta.models import ModelIdentity
+from rosetta.store import (
     MigrationNeededError,
     Point,
     QdrantStore,
@@ -29,7 +30,6 @@ from indexer.store import (
     legacy_path,
     open_embedded,
 )
-from rosetta.models import ModelIdentity
 
 IDENTITY = ModelIdentity("unit-model", "folder", "a" * 64, 8)
 
@@ -248,7 +248,7 @@ def test_local_mode_meta_without_collections_needs_no_migration(tmp_path: Path) 
 def test_idle_release_lets_another_process_take_turns(built: Path, models_dir: Path) -> None:
     import time
 
-    from indexer.store.shared import IdleReleasingStore
+    from rosetta.store.shared import IdleReleasingStore
     from tests.indexer.test_processes import env_for, rosetta
 
     ui = IdleReleasingStore(
@@ -292,8 +292,8 @@ def test_relative_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
     import numpy as np
 
-    from indexer.store import Point
     from rosetta.models import ModelIdentity
+    from rosetta.store import Point
 
     monkeypatch.chdir(tmp_path)
     ident = ModelIdentity(name="t", source="offline", weights_sha256="0" * 64, dim=8)

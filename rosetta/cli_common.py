@@ -1,0 +1,43 @@
+"""What every layer's commands share: the consoles, the settings, user-facing errors, model loading.
+
+Its own module (not `rosetta.cli`) so that a layer's CLI can import it while `rosetta.cli` is still
+loading the layers.
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from rosetta.models import Encoder, ModelNotFoundError
+from rosetta.safe_text import for_console
+from rosetta.settings import Backend, Settings
+
+console = Console()
+err = Console(stderr=True)
+
+
+def get_settings() -> Settings:
+    return Settings()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a user-facing error (no traceback) and return the Exit to raise."""
+    # Messages quote file names and collection names: data, never markup.
+    err.print(f"[bold red]error:[/] {for_console(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+def load_encoder(
+    settings: Settings, model: str | None = None, precision: str | None = None, backend: Backend | None = None
+) -> Encoder:
+    """Load the configured (or given) model, turning lookup failures into clean CLI errors."""
+    reference = model or settings.model
+    try:
+        # The first ONNX use exports and quantizes the model: a minute or two, once per user.
+        with err.status(f"Loading model {reference} (first use of an ONNX backend builds it)…"):
+            return Encoder.from_settings(settings, model=model, precision=precision, backend=backend)
+    except ModelNotFoundError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail(f"interrupted while loading model {reference}; nothing was changed", 130) from None
