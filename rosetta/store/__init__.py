@@ -13,31 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rosetta.store.base import (
-    DENSE,
-    HOLDER_FILE,
-    METADATA_KEY,
-    SCHEMA_VERSION,
-    SPARSE,
-    CollectionInfo,
-    CollectionNotFoundError,
-    CollectionOptions,
-    Filter,
-    Hit,
-    InvalidCollectionNameError,
-    MigrationNeededError,
-    ModelMismatchError,
-    Point,
-    SparseVector,
-    StoreCorruptedError,
-    StoreError,
-    StoreLockedError,
-    StoreUnavailableError,
-    VectorStore,
-    check_collection_name,
-    match,
-    match_any,
-)
+from rosetta.store import base
+from rosetta.store.base import *  # noqa: F403  the interface, its dataclasses and errors (base.__all__)
+from rosetta.store.base import CollectionOptions, MigrationNeededError, VectorStore
 from rosetta.store.edge import EdgeStore
 from rosetta.store.qdrant import QdrantStore
 
@@ -105,35 +83,13 @@ def collection_options(settings: Any, metadata_fields: Sequence[str] = ()) -> Co
 
 
 __all__ = [
-    "DENSE",
-    "HOLDER_FILE",
-    "METADATA_KEY",
-    "SCHEMA_VERSION",
-    "SPARSE",
-    "CollectionInfo",
-    "CollectionNotFoundError",
-    "CollectionOptions",
+    *base.__all__,
     "EdgeStore",
-    "Filter",
-    "Hit",
-    "InvalidCollectionNameError",
-    "MigrationNeededError",
-    "ModelMismatchError",
-    "Point",
     "QdrantStore",
-    "SparseVector",
-    "StoreCorruptedError",
-    "StoreError",
-    "StoreLockedError",
-    "StoreUnavailableError",
-    "VectorStore",
-    "check_collection_name",
     "collection_options",
     "edge_path",
     "legacy_collections",
     "legacy_path",
-    "match",
-    "match_any",
     "migrate_command_hint",
     "open_embedded",
     "open_store",

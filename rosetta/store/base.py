@@ -12,15 +12,17 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Any, Literal, Protocol, Self
 
 import numpy as np
 from qdrant_client import models
 
 from rosetta.models import ModelIdentity
+from rosetta.schema import DATETIME_FIELDS, INTEGER_FIELDS, KEYWORD_FIELDS, PREFIX_FIELD
 
 DENSE = "dense"
 SPARSE = "keywords"
@@ -31,6 +33,33 @@ HOLDER_FILE = "rosetta-holder.json"
 _COLLECTION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 
 Filter = models.Filter
+
+# What `rosetta.store` offers callers; the rest here is for the backends.
+__all__ = [
+    "DENSE",
+    "HOLDER_FILE",
+    "METADATA_KEY",
+    "SCHEMA_VERSION",
+    "SPARSE",
+    "CollectionInfo",
+    "CollectionNotFoundError",
+    "CollectionOptions",
+    "Filter",
+    "Hit",
+    "InvalidCollectionNameError",
+    "MigrationNeededError",
+    "ModelMismatchError",
+    "Point",
+    "SparseVector",
+    "StoreCorruptedError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreUnavailableError",
+    "VectorStore",
+    "check_collection_name",
+    "match",
+    "match_any",
+]
 
 
 class StoreError(RuntimeError):
@@ -107,26 +136,96 @@ class CollectionInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class QuerySpec:
+    """One `query` call as the backends receive it: the vector as a list, what to return."""
+
+    dense: list[float]
+    where: Filter | None
+    limit: int
+    offset: int
+    score_threshold: float | None
+    sparse: SparseVector | None  # None: dense only; else dense + keywords fused by RRF
+    with_vector: list[str] | bool
+
+    @property
+    def depth(self) -> int:
+        """How many candidates each side of a hybrid query fetches before fusion."""
+        return max(4 * (self.limit + self.offset), 50)
+
+
+@dataclass(frozen=True)
+class ScrollSpec:
+    """One `scroll` call as the backends receive it."""
+
+    where: Filter | None
+    limit: int
+    offset: str | None
+    with_vector: list[str] | bool
+    with_payload: bool | list[str]
+
+
 class VectorStore(Protocol):
+    """The store interface. A backend subclasses it and implements the primitives (`_query`,
+    `_scroll`, `_metadata`, `_create`, `_add_fields` and the rest); the calls with defaults and
+    checks (`ensure_collection`, `query`, `scroll`, `iterate`, `with`) are written once, here."""
+
     kind: str
     location: str
 
     def collections(self) -> list[str]: ...
     def exists(self, collection: str) -> bool: ...
-    def ensure_collection(
-        self,
-        collection: str,
-        identity: ModelIdentity,
-        *,
-        recreate: bool = False,
-        options: CollectionOptions = ...,
-    ) -> None: ...
     def identity(self, collection: str) -> ModelIdentity | None: ...
     def info(self, collection: str) -> CollectionInfo: ...
     def drop(self, collection: str) -> None: ...
     def upsert(self, collection: str, points: Sequence[Point]) -> None: ...
     def delete(self, collection: str, where: Filter) -> None: ...
     def delete_ids(self, collection: str, ids: Sequence[str]) -> None: ...
+    def recommend(
+        self, collection: str, point_id: str, *, where: Filter | None = None, limit: int = 10
+    ) -> list[Hit]: ...
+    def retrieve(self, collection: str, ids: Sequence[str], with_vectors: bool = False) -> list[Hit]: ...
+    def count(self, collection: str, where: Filter | None = None) -> int: ...
+    def facet(
+        self, collection: str, key: str, *, where: Filter | None = None, limit: int = 100
+    ) -> dict[str, int]: ...
+    def optimize(self, collection: str) -> None: ...
+    def close(self) -> None: ...
+
+    def _metadata(self, collection: str) -> dict[str, Any]: ...
+
+    def _create(
+        self, collection: str, identity: ModelIdentity, options: CollectionOptions, meta: dict[str, Any]
+    ) -> None: ...
+
+    def _add_fields(self, collection: str, meta: dict[str, Any], fields: Sequence[str]) -> None: ...
+
+    def _query(self, collection: str, spec: QuerySpec) -> list[Hit]: ...
+
+    def _scroll(self, collection: str, spec: ScrollSpec) -> tuple[list[Hit], str | None]: ...
+
+    def ensure_collection(
+        self,
+        collection: str,
+        identity: ModelIdentity,
+        *,
+        recreate: bool = False,
+        options: CollectionOptions = CollectionOptions(),
+    ) -> None:
+        """Create the collection for `identity`'s vectors, or check an existing one matches it."""
+        check_collection_name(collection)
+        if self.exists(collection) and not recreate:
+            meta = self._metadata(collection)
+            check_same_model(collection, meta, identity)
+            self._add_fields(collection, meta, options.metadata_fields)
+            return
+        meta = {
+            "schema": SCHEMA_VERSION,
+            "model": identity.to_dict(),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self._create(collection, identity, options, meta)
+
     def query(
         self,
         collection: str,
@@ -138,42 +237,18 @@ class VectorStore(Protocol):
         score_threshold: float | None = None,
         sparse: SparseVector | None = None,
         with_vectors: bool = False,
-    ) -> list[Hit]: ...
-    def recommend(
-        self, collection: str, point_id: str, *, where: Filter | None = None, limit: int = 10
-    ) -> list[Hit]: ...
-    def retrieve(self, collection: str, ids: Sequence[str], with_vectors: bool = False) -> list[Hit]: ...
-    def scroll(
-        self,
-        collection: str,
-        *,
-        where: Filter | None = None,
-        limit: int = 256,
-        offset: str | None = None,
-        with_vectors: bool = False,
-        with_payload: bool | Sequence[str] = True,
-    ) -> tuple[list[Hit], str | None]: ...
-    def iterate(
-        self,
-        collection: str,
-        *,
-        where: Filter | None = None,
-        batch: int = 512,
-        with_vectors: bool = False,
-        with_payload: bool | Sequence[str] = True,
-    ) -> Iterator[Hit]: ...
-    def count(self, collection: str, where: Filter | None = None) -> int: ...
-    def facet(
-        self, collection: str, key: str, *, where: Filter | None = None, limit: int = 100
-    ) -> dict[str, int]: ...
-    def optimize(self, collection: str) -> None: ...
-    def close(self) -> None: ...
-    def __enter__(self) -> VectorStore: ...
-    def __exit__(self, *exc: object) -> None: ...
-
-
-class ScrollingStore:
-    """What a backend gets from its `scroll` and `close`: iteration over everything, `with`."""
+    ) -> list[Hit]:
+        """Dense search; with `sparse`, dense + keyword results fused by reciprocal rank fusion."""
+        spec = QuerySpec(
+            dense=np.asarray(vector, dtype=np.float32).tolist(),
+            where=where,
+            limit=limit,
+            offset=offset,
+            score_threshold=score_threshold,
+            sparse=sparse if sparse is not None and sparse.indices else None,
+            with_vector=vector_selector(with_vectors),
+        )
+        return self._query(collection, spec)
 
     def scroll(
         self,
@@ -185,10 +260,15 @@ class ScrollingStore:
         with_vectors: bool = False,
         with_payload: bool | Sequence[str] = True,
     ) -> tuple[list[Hit], str | None]:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError
+        """One page of the points matching `where`, and the offset of the next (None: the last)."""
+        spec = ScrollSpec(
+            where=where,
+            limit=limit,
+            offset=offset,
+            with_vector=vector_selector(with_vectors),
+            with_payload=with_payload if isinstance(with_payload, bool) else list(with_payload),
+        )
+        return self._scroll(collection, spec)
 
     def iterate(
         self,
@@ -219,6 +299,53 @@ class ScrollingStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def vector_selector(with_vectors: bool) -> list[str] | bool:
+    """Which named vectors a read returns: the dense one, or none."""
+    return [DENSE] if with_vectors else False
+
+
+def point_vectors(point: Point, sparse_type: Callable[[list[int], list[float]], Any]) -> dict[str, Any]:
+    """A point's named vectors for an upsert; the backend's own sparse-vector type builds the sparse one."""
+    vectors: dict[str, Any] = {DENSE: np.asarray(point.vector, dtype=np.float32).tolist()}
+    if point.sparse is not None and point.sparse.indices:
+        vectors[SPARSE] = sparse_type(list(point.sparse.indices), list(point.sparse.values))
+    return vectors
+
+
+# The payload indexes of a collection, by kind; each backend maps the kinds to its own types.
+IndexKind = Literal["keyword", "prefix", "integer", "datetime"]
+
+
+def payload_indexes(extra: Sequence[str], *, base: bool = True) -> list[tuple[str, IndexKind]]:
+    """(field, kind) for every payload index: the schema's (`base`) and the metadata `extra` fields."""
+    specs: list[tuple[str, IndexKind]] = []
+    if base:
+        specs += [(f, "prefix" if f == PREFIX_FIELD else "keyword") for f in KEYWORD_FIELDS]
+        specs += [(f, "datetime") for f in DATETIME_FIELDS]
+        specs += [(f, "integer") for f in INTEGER_FIELDS]
+    specs += [(f, "keyword") for f in extra if f not in KEYWORD_FIELDS]
+    return specs
+
+
+def to_hit(p: Any) -> Hit:
+    """A search result or record of either client (qdrant-client or the engine) as a `Hit`."""
+    vector = None
+    v = getattr(p, "vector", None)
+    if v:
+        v = v.get(DENSE) if isinstance(v, dict) else v
+        vector = [float(x) for x in v] if v is not None else None
+    return Hit(
+        id=str(p.id),
+        score=float(getattr(p, "score", 0.0) or 0.0),
+        payload=dict(p.payload or {}),
+        vector=vector,
+    )
+
+
+def next_offset(offset: Any) -> str | None:
+    return str(offset) if offset is not None else None
 
 
 def match(field_name: str, value: Any) -> models.FieldCondition:
@@ -289,7 +416,6 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 def holder_info() -> dict[str, Any]:
     import sys
-    from datetime import UTC, datetime
 
     return {
         "pid": os.getpid(),

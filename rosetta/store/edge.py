@@ -28,34 +28,37 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import qdrant_edge as qe
 from qdrant_client import models
 
 from rosetta.models import ModelIdentity
-from rosetta.schema import DATETIME_FIELDS, INTEGER_FIELDS, KEYWORD_FIELDS, PREFIX_FIELD
 from rosetta.store.base import (
     DENSE,
     HOLDER_FILE,
-    SCHEMA_VERSION,
     SPARSE,
     CollectionInfo,
     CollectionNotFoundError,
     CollectionOptions,
     Filter,
     Hit,
+    IndexKind,
     Point,
-    ScrollingStore,
-    SparseVector,
+    QuerySpec,
+    ScrollSpec,
     StoreCorruptedError,
     StoreError,
     StoreLockedError,
+    VectorStore,
     check_collection_name,
-    check_same_model,
     collection_info,
     holder_info,
     locked_message,
+    next_offset,
+    payload_indexes,
+    point_vectors,
     stored_identity,
+    to_hit,
+    vector_selector,
     write_json_atomic,
 )
 
@@ -75,7 +78,16 @@ RRF_K = 2  # Qdrant server's default, so hybrid ranks match across backends
 QUANT_OVERSAMPLING = 2.0
 
 
-class EdgeStore(ScrollingStore):
+# The engine's type for each kind of payload index.
+_INDEX_TYPES: dict[IndexKind, Any] = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "prefix": qe.KeywordIndexParams(prefix=True),
+    "integer": qe.PayloadSchemaType.Integer,
+    "datetime": qe.PayloadSchemaType.Datetime,
+}
+
+
+class EdgeStore(VectorStore):
     """`VectorStore` on qdrant-edge shards in one folder, opened by one process at a time."""
 
     kind = "edge"
@@ -189,25 +201,19 @@ class EdgeStore(ScrollingStore):
         meta = self._read_meta(collection)
         return collection_info(collection, self.count(collection), meta)
 
-    def ensure_collection(
-        self,
-        collection: str,
-        identity: ModelIdentity,
-        *,
-        recreate: bool = False,
-        options: CollectionOptions = CollectionOptions(),
+    def _metadata(self, collection: str) -> dict[str, Any]:
+        return self._read_meta(collection)
+
+    def _add_fields(self, collection: str, meta: dict[str, Any], fields: Sequence[str]) -> None:
+        new_fields = [f for f in fields if f not in meta.get("metadata_fields", [])]
+        if new_fields:
+            self._index_fields(collection, payload_indexes(new_fields, base=False))
+            meta = {**meta, "metadata_fields": [*meta.get("metadata_fields", []), *new_fields]}
+            self._write_meta(collection, meta)
+
+    def _create(
+        self, collection: str, identity: ModelIdentity, options: CollectionOptions, meta: dict[str, Any]
     ) -> None:
-        """Create the collection for `identity`'s vectors, or check an existing one matches it."""
-        check_collection_name(collection)
-        if self.exists(collection) and not recreate:
-            meta = self._read_meta(collection)
-            check_same_model(collection, meta, identity)
-            new_fields = [f for f in options.metadata_fields if f not in meta.get("metadata_fields", [])]
-            if new_fields:
-                self._index_fields(collection, new_fields)
-                meta = {**meta, "metadata_fields": [*meta.get("metadata_fields", []), *new_fields]}
-                self._write_meta(collection, meta)
-            return
         self.drop(collection)
         folder = self._dir(collection)
         if folder.exists():  # an interrupted create left a folder without collection.json
@@ -219,14 +225,12 @@ class EdgeStore(ScrollingStore):
         except BaseException as exc:
             raise StoreError(_engine_message(folder, exc)) from exc
         self._shards[collection] = shard
-        self._index_fields(collection, options.metadata_fields, base=True)
+        self._index_fields(collection, payload_indexes(options.metadata_fields))
         self._write_meta(
             collection,
             {
-                "schema": SCHEMA_VERSION,
+                **meta,
                 "backend": BACKEND,
-                "model": identity.to_dict(),
-                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "scalar_quantization": options.scalar_quantization,
                 "on_disk_vectors": options.on_disk_vectors,
                 "metadata_fields": list(options.metadata_fields),
@@ -240,19 +244,11 @@ class EdgeStore(ScrollingStore):
             raise StoreError(_os_message(self._dir(collection), exc)) from None
         self._meta[collection] = meta
 
-    def _index_fields(self, collection: str, extra: Sequence[str], *, base: bool = False) -> None:
-        specs: list[tuple[str, Any]] = []
-        if base:
-            specs += [
-                (f, qe.KeywordIndexParams(prefix=True) if f == PREFIX_FIELD else qe.PayloadSchemaType.Keyword)
-                for f in KEYWORD_FIELDS
-            ]
-            specs += [(f, qe.PayloadSchemaType.Datetime) for f in DATETIME_FIELDS]
-            specs += [(f, qe.PayloadSchemaType.Integer) for f in INTEGER_FIELDS]
-        specs += [(f, qe.PayloadSchemaType.Keyword) for f in extra if f not in KEYWORD_FIELDS]
+    def _index_fields(self, collection: str, indexes: list[tuple[str, IndexKind]]) -> None:
         shard = self._shard_unchecked(collection)
-        for name, schema in specs:
-            self._call(collection, shard.update, qe.UpdateOperation.create_field_index(name, schema))
+        for name, kind in indexes:
+            operation = qe.UpdateOperation.create_field_index(name, _INDEX_TYPES[kind])
+            self._call(collection, shard.update, operation)
 
     def _shard_unchecked(self, collection: str) -> qe.EdgeShard:
         # During creation collection.json is written last, so `_shard` would not find it yet.
@@ -282,12 +278,7 @@ class EdgeStore(ScrollingStore):
         if not points:
             return
         shard = self._shard(collection)
-        edge_points = []
-        for p in points:
-            vector: dict[str, Any] = {DENSE: np.asarray(p.vector, dtype=np.float32).tolist()}
-            if p.sparse is not None and p.sparse.indices:
-                vector[SPARSE] = qe.SparseVector(list(p.sparse.indices), list(p.sparse.values))
-            edge_points.append(qe.Point(p.id, vector, p.payload))
+        edge_points = [qe.Point(p.id, point_vectors(p, qe.SparseVector), p.payload) for p in points]
         self._call(collection, shard.update, qe.UpdateOperation.upsert_points(edge_points))
 
     def delete(self, collection: str, where: Filter) -> None:
@@ -323,61 +314,43 @@ class EdgeStore(ScrollingStore):
             else None,
         )
 
-    def query(
-        self,
-        collection: str,
-        vector: Sequence[float] | np.ndarray,
-        *,
-        where: Filter | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        score_threshold: float | None = None,
-        sparse: SparseVector | None = None,
-        with_vectors: bool = False,
-    ) -> list[Hit]:
-        """Dense search; with `sparse`, dense + keyword results fused by reciprocal rank fusion."""
+    def _query(self, collection: str, spec: QuerySpec) -> list[Hit]:
         shard = self._shard(collection)
-        dense = np.asarray(vector, dtype=np.float32).tolist()
-        flt = to_edge_filter(where)
+        flt = to_edge_filter(spec.where)
         params = self._params(collection)
-        if sparse is None or not sparse.indices:
+        dense = qe.Query.Nearest(spec.dense, using=DENSE)
+        if spec.sparse is None:
             request = qe.QueryRequest(
-                limit=limit,
-                offset=offset,
-                query=qe.Query.Nearest(dense, using=DENSE),
+                limit=spec.limit,
+                offset=spec.offset,
+                query=dense,
                 filter=flt,
-                score_threshold=score_threshold,
+                score_threshold=spec.score_threshold,
                 params=params,
                 with_payload=True,
-                with_vector=[DENSE] if with_vectors else False,
+                with_vector=spec.with_vector,
             )
         else:
-            depth = max(4 * (limit + offset), 50)
+            keywords = qe.SparseVector(list(spec.sparse.indices), list(spec.sparse.values))
             request = qe.QueryRequest(
                 # The stubs do not list Fusion.Rrf among the query types; the engine accepts it.
-                limit=limit,
-                offset=offset,
+                limit=spec.limit,
+                offset=spec.offset,
                 query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]
                 prefetches=[
                     qe.Prefetch(
-                        limit=depth,
-                        query=qe.Query.Nearest(dense, using=DENSE),
+                        limit=spec.depth,
+                        query=dense,
                         filter=flt,
                         params=params,
-                        score_threshold=score_threshold,
+                        score_threshold=spec.score_threshold,
                     ),
-                    qe.Prefetch(
-                        limit=depth,
-                        filter=flt,
-                        query=qe.Query.Nearest(
-                            qe.SparseVector(list(sparse.indices), list(sparse.values)), using=SPARSE
-                        ),
-                    ),
+                    qe.Prefetch(limit=spec.depth, filter=flt, query=qe.Query.Nearest(keywords, using=SPARSE)),
                 ],
                 with_payload=True,
-                with_vector=[DENSE] if with_vectors else False,
+                with_vector=spec.with_vector,
             )
-        return [_hit(p) for p in self._call(collection, shard.query, request)]
+        return [to_hit(p) for p in self._call(collection, shard.query, request)]
 
     def recommend(
         self, collection: str, point_id: str, *, where: Filter | None = None, limit: int = 10
@@ -392,29 +365,20 @@ class EdgeStore(ScrollingStore):
 
     def retrieve(self, collection: str, ids: Sequence[str], with_vectors: bool = False) -> list[Hit]:
         shard = self._shard(collection)
-        records = self._call(collection, shard.retrieve, list(ids), True, [DENSE] if with_vectors else False)
-        return [_hit(r) for r in records]
+        records = self._call(collection, shard.retrieve, list(ids), True, vector_selector(with_vectors))
+        return [to_hit(r) for r in records]
 
-    def scroll(
-        self,
-        collection: str,
-        *,
-        where: Filter | None = None,
-        limit: int = 256,
-        offset: str | None = None,
-        with_vectors: bool = False,
-        with_payload: bool | Sequence[str] = True,
-    ) -> tuple[list[Hit], str | None]:
+    def _scroll(self, collection: str, spec: ScrollSpec) -> tuple[list[Hit], str | None]:
         shard = self._shard(collection)
         request = qe.ScrollRequest(
-            offset=offset,
-            limit=limit,
-            filter=to_edge_filter(where),
-            with_payload=with_payload if isinstance(with_payload, bool) else list(with_payload),
-            with_vector=[DENSE] if with_vectors else False,
+            offset=spec.offset,
+            limit=spec.limit,
+            filter=to_edge_filter(spec.where),
+            with_payload=spec.with_payload,
+            with_vector=spec.with_vector,
         )
-        records, next_offset = self._call(collection, shard.scroll, request)
-        return [_hit(r) for r in records], (str(next_offset) if next_offset is not None else None)
+        records, offset = self._call(collection, shard.scroll, request)
+        return [to_hit(r) for r in records], next_offset(offset)
 
     def count(self, collection: str, where: Filter | None = None) -> int:
         shard = self._shard(collection)
@@ -584,21 +548,7 @@ def _iso(value: Any) -> str | None:
     return str(value)
 
 
-# ---- results and messages ----------------------------------------------------------------------
-def _hit(p: Any) -> Hit:
-    vector = None
-    v = getattr(p, "vector", None)
-    if v:
-        v = v.get(DENSE) if isinstance(v, dict) else v
-        vector = [float(x) for x in v] if v is not None else None
-    return Hit(
-        id=str(p.id),
-        score=float(getattr(p, "score", 0.0) or 0.0),
-        payload=dict(p.payload or {}),
-        vector=vector,
-    )
-
-
+# ---- messages ---------------------------------------------------------------------------------
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     for prefix in ("Service runtime error: ", "IO Error: "):  # the engine's wrappers say nothing

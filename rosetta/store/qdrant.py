@@ -18,34 +18,36 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import tenacity
 from qdrant_client import QdrantClient, models
 
 from rosetta.models import ModelIdentity
-from rosetta.schema import DATETIME_FIELDS, INTEGER_FIELDS, KEYWORD_FIELDS, PREFIX_FIELD
 from rosetta.store.base import (
     DENSE,
     HOLDER_FILE,
     METADATA_KEY,
-    SCHEMA_VERSION,
     SPARSE,
     CollectionInfo,
     CollectionNotFoundError,
     CollectionOptions,
     Filter,
     Hit,
+    IndexKind,
     Point,
-    ScrollingStore,
-    SparseVector,
+    QuerySpec,
+    ScrollSpec,
     StoreLockedError,
     StoreUnavailableError,
-    check_collection_name,
-    check_same_model,
+    VectorStore,
     collection_info,
     holder_info,
     locked_message,
+    next_offset,
+    payload_indexes,
+    point_vectors,
     stored_identity,
+    to_hit,
+    vector_selector,
 )
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
-class QdrantStore(ScrollingStore):
+class QdrantStore(VectorStore):
     """`VectorStore` over qdrant-client: embedded (path) or server (url) — one API for both."""
 
     def __init__(
@@ -232,21 +234,12 @@ class QdrantStore(ScrollingStore):
         meta = self._metadata(collection)
         return collection_info(collection, self.count(collection), meta)
 
-    def ensure_collection(
-        self,
-        collection: str,
-        identity: ModelIdentity,
-        *,
-        recreate: bool = False,
-        options: CollectionOptions = CollectionOptions(),
+    def _add_fields(self, collection: str, meta: dict[str, Any], fields: Sequence[str]) -> None:
+        self._index_fields(collection, fields)
+
+    def _create(
+        self, collection: str, identity: ModelIdentity, options: CollectionOptions, meta: dict[str, Any]
     ) -> None:
-        """Create the collection for `identity`'s vectors, or check an existing one matches it."""
-        check_collection_name(collection)
-        if self.exists(collection) and not recreate:
-            meta = self._metadata(collection)
-            check_same_model(collection, meta, identity)
-            self._index_fields(collection, options.metadata_fields)
-            return
         if self.exists(collection):
             self._call(self.client.delete_collection, collection)
         quantization = (
@@ -270,34 +263,20 @@ class QdrantStore(ScrollingStore):
             shard_number=options.shard_number,
             replication_factor=options.replication_factor,
             quantization_config=quantization,
-            metadata={
-                METADATA_KEY: {
-                    "schema": SCHEMA_VERSION,
-                    "model": identity.to_dict(),
-                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                }
-            },
+            metadata={METADATA_KEY: meta},
         )
         self._index_fields(collection, options.metadata_fields)
 
     def _index_fields(self, collection: str, extra: Sequence[str]) -> None:
         if self.kind == "embedded":
             return  # local mode scans everything; payload indexes are a server feature
-        specs: list[tuple[str, Any]] = [
-            (
-                f,
-                models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, prefix=True)
-                if f == PREFIX_FIELD
-                else models.PayloadSchemaType.KEYWORD,
-            )
-            for f in KEYWORD_FIELDS
-        ]
-        specs += [(f, models.PayloadSchemaType.KEYWORD) for f in extra]
-        specs += [(f, models.PayloadSchemaType.DATETIME) for f in DATETIME_FIELDS]
-        specs += [(f, models.PayloadSchemaType.INTEGER) for f in INTEGER_FIELDS]
-        for name, schema in specs:
+        for name, kind in payload_indexes(extra):
             self._call(
-                self.client.create_payload_index, collection, field_name=name, field_schema=schema, wait=True
+                self.client.create_payload_index,
+                collection,
+                field_name=name,
+                field_schema=_INDEX_TYPES[kind],
+                wait=True,
             )
 
     def drop(self, collection: str) -> None:
@@ -308,12 +287,9 @@ class QdrantStore(ScrollingStore):
     def upsert(self, collection: str, points: Sequence[Point]) -> None:
         if not points:
             return
-        structs = []
-        for p in points:
-            vector: dict[str, Any] = {DENSE: np.asarray(p.vector, dtype=np.float32).tolist()}
-            if p.sparse is not None and p.sparse.indices:
-                vector[SPARSE] = models.SparseVector(indices=p.sparse.indices, values=p.sparse.values)
-            structs.append(models.PointStruct(id=p.id, vector=vector, payload=p.payload))
+        structs = [
+            models.PointStruct(id=p.id, vector=point_vectors(p, _sparse), payload=p.payload) for p in points
+        ]
         self._call(self.client.upsert, collection_name=collection, points=structs, wait=True)
 
     def delete(self, collection: str, where: Filter) -> None:
@@ -335,57 +311,47 @@ class QdrantStore(ScrollingStore):
                 wait=True,
             )
 
-    def query(
-        self,
-        collection: str,
-        vector: Sequence[float] | np.ndarray,
-        *,
-        where: Filter | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        score_threshold: float | None = None,
-        sparse: SparseVector | None = None,
-        with_vectors: bool = False,
-    ) -> list[Hit]:
-        """Dense search; with `sparse`, dense + keyword results fused by reciprocal rank fusion."""
+    def _query(self, collection: str, spec: QuerySpec) -> list[Hit]:
         self._require(collection)
-        dense = np.asarray(vector, dtype=np.float32).tolist()
-        if sparse is None or not sparse.indices:
+        if spec.sparse is None:
             response = self._call(
                 self.client.query_points,
                 collection_name=collection,
-                query=dense,
+                query=spec.dense,
                 using=DENSE,
-                query_filter=where,
-                limit=limit,
-                offset=offset,
-                score_threshold=score_threshold,
+                query_filter=spec.where,
+                limit=spec.limit,
+                offset=spec.offset,
+                score_threshold=spec.score_threshold,
                 with_payload=True,
-                with_vectors=[DENSE] if with_vectors else False,
+                with_vectors=spec.with_vector,
             )
         else:
-            depth = max(4 * (limit + offset), 50)
             response = self._call(
                 self.client.query_points,
                 collection_name=collection,
                 prefetch=[
                     models.Prefetch(
-                        query=dense, using=DENSE, filter=where, limit=depth, score_threshold=score_threshold
+                        query=spec.dense,
+                        using=DENSE,
+                        filter=spec.where,
+                        limit=spec.depth,
+                        score_threshold=spec.score_threshold,
                     ),
                     models.Prefetch(
-                        query=models.SparseVector(indices=sparse.indices, values=sparse.values),
+                        query=_sparse(spec.sparse.indices, spec.sparse.values),
                         using=SPARSE,
-                        filter=where,
-                        limit=depth,
+                        filter=spec.where,
+                        limit=spec.depth,
                     ),
                 ],
                 query=models.FusionQuery(fusion=models.Fusion.RRF),
-                limit=limit,
-                offset=offset,
+                limit=spec.limit,
+                offset=spec.offset,
                 with_payload=True,
-                with_vectors=[DENSE] if with_vectors else False,
+                with_vectors=spec.with_vector,
             )
-        return [_hit(p) for p in response.points]
+        return [to_hit(p) for p in response.points]
 
     def recommend(
         self, collection: str, point_id: str, *, where: Filter | None = None, limit: int = 10
@@ -401,7 +367,7 @@ class QdrantStore(ScrollingStore):
             limit=limit,
             with_payload=True,
         )
-        return [_hit(p) for p in response.points]
+        return [to_hit(p) for p in response.points]
 
     def retrieve(self, collection: str, ids: Sequence[str], with_vectors: bool = False) -> list[Hit]:
         records = self._call(
@@ -409,31 +375,22 @@ class QdrantStore(ScrollingStore):
             collection,
             ids=list(ids),
             with_payload=True,
-            with_vectors=[DENSE] if with_vectors else False,
+            with_vectors=vector_selector(with_vectors),
         )
-        return [_hit(r) for r in records]
+        return [to_hit(r) for r in records]
 
-    def scroll(
-        self,
-        collection: str,
-        *,
-        where: Filter | None = None,
-        limit: int = 256,
-        offset: str | None = None,
-        with_vectors: bool = False,
-        with_payload: bool | Sequence[str] = True,
-    ) -> tuple[list[Hit], str | None]:
+    def _scroll(self, collection: str, spec: ScrollSpec) -> tuple[list[Hit], str | None]:
         self._require(collection)
-        records, next_offset = self._call(
+        records, offset = self._call(
             self.client.scroll,
             collection_name=collection,
-            scroll_filter=where,
-            limit=limit,
-            offset=offset,
-            with_payload=list(with_payload) if not isinstance(with_payload, bool) else with_payload,
-            with_vectors=[DENSE] if with_vectors else False,
+            scroll_filter=spec.where,
+            limit=spec.limit,
+            offset=spec.offset,
+            with_payload=spec.with_payload,
+            with_vectors=spec.with_vector,
         )
-        return [_hit(r) for r in records], (str(next_offset) if next_offset is not None else None)
+        return [to_hit(r) for r in records], next_offset(offset)
 
     def count(self, collection: str, where: Filter | None = None) -> int:
         self._require(collection)
@@ -498,14 +455,14 @@ def _cause(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def _hit(p: Any) -> Hit:
-    vector = None
-    if getattr(p, "vector", None):
-        v = p.vector.get(DENSE) if isinstance(p.vector, dict) else p.vector
-        vector = list(v) if v is not None else None
-    return Hit(
-        id=str(p.id),
-        score=float(getattr(p, "score", 0.0) or 0.0),
-        payload=dict(p.payload or {}),
-        vector=vector,
-    )
+def _sparse(indices: list[int], values: list[float]) -> models.SparseVector:
+    return models.SparseVector(indices=indices, values=values)
+
+
+# The client's type for each kind of payload index.
+_INDEX_TYPES: dict[IndexKind, models.PayloadSchemaType | models.KeywordIndexParams] = {
+    "keyword": models.PayloadSchemaType.KEYWORD,
+    "prefix": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, prefix=True),
+    "integer": models.PayloadSchemaType.INTEGER,
+    "datetime": models.PayloadSchemaType.DATETIME,
+}
