@@ -14,7 +14,6 @@ Writes bench/results/hostile_inputs.json (with the CPU flags).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -23,13 +22,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "hostile_inputs.json"
+sys.path.insert(0, str(REPO))  # the test file builders: the zoo and this probe build the same bomb
+from tests.indexer.conftest import bomb_docx  # noqa: E402
+
 GOOD = "Die Katze schläft den ganzen Tag auf dem Sofa im Wohnzimmer."
 
 
@@ -120,28 +121,6 @@ def stored_docs(data_dir: Path, collection: str = "probe") -> dict[str, str]:
             for h in store.iterate(collection)
             if h.payload.get("chunk_index") == 0
         }
-
-
-def bomb_docx(paragraphs: int) -> bytes:
-    import docx
-
-    buf = io.BytesIO()
-    document = docx.Document()
-    document.add_paragraph("hello")
-    document.save(buf)
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
-    ):
-        for entry in src.infolist():
-            data = src.read(entry)
-            if entry.filename == "word/document.xml":
-                text = data.decode()
-                at = text.index("<w:body>") + len("<w:body>")
-                data = (text[:at] + "<w:p/>" * paragraphs + text[at:]).encode()
-            dst.writestr(entry.filename, data)
-    return out.getvalue()
 
 
 # ---- the cases: (name, what, body) where body(root, env, outcome) runs the commands ------------

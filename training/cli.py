@@ -310,7 +310,7 @@ def register_data_commands(app: typer.Typer) -> None:
 
         from rosetta.progress import make_progress
         from training.data import FolderSource, lang_from_filename
-        from training.filtering import filter_file
+        from training.filtering import FilterRules, filter_file
 
         settings = get_settings()
         files: list[tuple[str, Path]] = []
@@ -326,20 +326,13 @@ def register_data_commands(app: typer.Typer) -> None:
         def embed(texts: list[str]) -> Any:
             return encoder.encode_queries(texts, batch_size=settings.batch_size)
 
+        rules = FilterRules(min_score, k, check_language, chunk_size)
         results = []
         with make_progress(err) as bar:
             for code, path in files:
                 task = bar.add_task(f"filter {code}", total=None, unit="pair")
                 stats = filter_file(
-                    path,
-                    out,
-                    embed,
-                    min_score,
-                    k,
-                    check_language,
-                    chunk_size,
-                    code,
-                    on_chunk=functools.partial(bar.advance, task),
+                    path, out, embed, rules, code, on_chunk=functools.partial(bar.advance, task)
                 )
                 results.append(stats.to_dict())
         if json_out:

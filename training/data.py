@@ -35,13 +35,19 @@ class Pair:
 
 
 @dataclass
-class LangStats:
-    """What happened to every line read for one language."""
+class LineCounts:
+    """Lines read, and those dropped for being malformed or a duplicate (by `normalize`d text)."""
 
     read: int = 0
     malformed: int = 0
-    too_long: int = 0
     duplicate: int = 0
+
+
+@dataclass
+class LangStats(LineCounts):
+    """What happened to every line read for one language."""
+
+    too_long: int = 0
     excluded: int = 0
     over_cap: int = 0
     train: int = 0
@@ -242,7 +248,7 @@ def load_parallel(
     stats: dict[str, LangStats] = {}
     by_lang: dict[str, list[Pair]] = defaultdict(list)
     seen: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    excluded_texts = {_norm(t) for t in exclude} if exclude else set()
+    excluded_texts = {normalize(t) for t in exclude} if exclude else set()
     for source in sources:
         for lang, en, tr in source.pairs(stats):
             if wanted is not None and lang not in wanted:
@@ -252,11 +258,11 @@ def load_parallel(
             if max_chars is not None and (len(en) > max_chars or len(tr) > max_chars):
                 st.too_long += 1
                 continue
-            if excluded_texts and (_norm(en) in excluded_texts or _norm(tr) in excluded_texts):
+            if excluded_texts and (normalize(en) in excluded_texts or normalize(tr) in excluded_texts):
                 st.excluded += 1
                 continue
             if dedup:
-                key = (_norm(en), _norm(tr))
+                key = (normalize(en), normalize(tr))
                 if key in seen[lang]:
                     st.duplicate += 1
                     continue
@@ -304,5 +310,6 @@ def load_parallel(
     return ParallelData(train=train, heldout=heldout, stats=stats)
 
 
-def _norm(text: str) -> str:
+def normalize(text: str) -> str:
+    """Case and whitespace folded: what makes two sentences the same for dedup and exclusion."""
     return " ".join(text.lower().split())

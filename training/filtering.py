@@ -17,7 +17,7 @@ import numpy as np
 
 from rosetta.langid import UNDETERMINED, detect
 from rosetta.mining import score_aligned
-from training.data import LangStats, Pair, TsvSource, lang_from_filename
+from training.data import LangStats, LineCounts, Pair, TsvSource, lang_from_filename, normalize
 from training.langs import to_iso1
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -25,13 +25,21 @@ Embed = Callable[[list[str]], np.ndarray]
 MIN_LETTERS_FOR_LANG_CHECK = 20
 
 
+@dataclass(frozen=True)
+class FilterRules:
+    """What a pair must pass: margin at least `min_score` over its `k` nearest neighbours (scored
+    `chunk_size` pairs at a time) and, with `check_language`, both sides in their language."""
+
+    min_score: float = 1.0
+    k: int = 4
+    check_language: bool = True
+    chunk_size: int = 2000
+
+
 @dataclass
-class FilterStats:
-    lang: str
-    read: int = 0
+class FilterStats(LineCounts):
+    lang: str = ""
     kept: int = 0
-    malformed: int = 0
-    duplicate: int = 0
     wrong_lang_english: int = 0
     wrong_lang_translation: int = 0
     low_score: int = 0
@@ -70,28 +78,17 @@ def _chunks(it: Iterator[tuple[str, str, str]], size: int) -> Iterator[list[tupl
 class PairFilter:
     """Stateful filter over one language's stream (dedup spans chunks)."""
 
-    def __init__(
-        self,
-        lang: str,
-        embed: Embed,
-        min_score: float = 1.0,
-        k: int = 4,
-        check_language: bool = True,
-        chunk_size: int = 2000,
-    ) -> None:
-        self.stats = FilterStats(lang)
+    def __init__(self, lang: str, embed: Embed, rules: FilterRules = FilterRules()) -> None:
+        self.stats = FilterStats(lang=lang)
         self.iso1 = to_iso1(lang)
         self.embed = embed
-        self.min_score = min_score
-        self.k = k
-        self.check_language = check_language
-        self.chunk_size = chunk_size
+        self.rules = rules
         self._seen: set[bytes] = set()
 
     def run(
         self, pairs: Iterator[tuple[str, str, str]], on_chunk: Callable[[int], None] | None = None
     ) -> Iterator[tuple[str, str, float, float]]:
-        for chunk in _chunks(pairs, self.chunk_size):
+        for chunk in _chunks(pairs, self.rules.chunk_size):
             yield from self._chunk([(en, tr) for _, en, tr in chunk])
             if on_chunk:
                 on_chunk(len(chunk))
@@ -101,14 +98,12 @@ class PairFilter:
         survivors: list[tuple[str, str]] = []
         for en, tr in chunk:
             st.read += 1
-            key = hashlib.blake2b(
-                f"{' '.join(en.lower().split())}\t{' '.join(tr.lower().split())}".encode(), digest_size=12
-            ).digest()
+            key = hashlib.blake2b(f"{normalize(en)}\t{normalize(tr)}".encode(), digest_size=12).digest()
             if key in self._seen:
                 st.duplicate += 1
                 continue
             self._seen.add(key)
-            if self.check_language:
+            if self.rules.check_language:
                 if not language_ok(en, "en"):
                     st.wrong_lang_english += 1
                     continue
@@ -120,10 +115,10 @@ class PairFilter:
             return
         src = self.embed([en for en, _ in survivors])
         tgt = self.embed([tr for _, tr in survivors])
-        cos, margin = score_aligned(src, tgt, self.k)
+        cos, margin = score_aligned(src, tgt, self.rules.k)
         for (en, tr), c, m in zip(survivors, cos, margin, strict=True):
             st.margins.append(float(m))
-            if m < self.min_score:
+            if m < self.rules.min_score:
                 st.low_score += 1
                 continue
             st.kept += 1
@@ -134,10 +129,7 @@ def filter_file(
     path: Path,
     out_dir: Path,
     embed: Embed,
-    min_score: float = 1.0,
-    k: int = 4,
-    check_language: bool = True,
-    chunk_size: int = 2000,
+    rules: FilterRules = FilterRules(),
     lang: str | None = None,
     on_chunk: Callable[[int], None] | None = None,
 ) -> FilterStats:
@@ -147,7 +139,7 @@ def filter_file(
         raise ValueError(f"{path}: cannot tell the language; name it en-XXX.tsv[.gz]")
     source = TsvSource(path, code)
     load_stats: dict[str, LangStats] = {}
-    flt = PairFilter(code, embed, min_score, k, check_language, chunk_size)
+    flt = PairFilter(code, embed, rules)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"en-{code}.tsv.gz"
     tmp = target.with_name(target.name + ".part")
@@ -165,10 +157,7 @@ def filter_file(
 def filter_pairs(
     pairs: list[Pair],
     embed: Embed,
-    min_score: float = 1.0,
-    k: int = 4,
-    check_language: bool = True,
-    chunk_size: int = 2000,
+    rules: FilterRules = FilterRules(),
     on_chunk: Callable[[int], None] | None = None,
 ) -> tuple[list[Pair], dict[str, FilterStats]]:
     """Filter already-loaded pairs (the training config's `filter:`), one PairFilter per language.
@@ -182,7 +171,7 @@ def filter_pairs(
     stats: dict[str, FilterStats] = {}
     kept: Counter[tuple[str, str, str]] = Counter()
     for lang, items in sorted(by_lang.items()):
-        flt = PairFilter(lang, embed, min_score, k, check_language, chunk_size)
+        flt = PairFilter(lang, embed, rules)
         for en, tr, _, _ in flt.run(((lang, p.english, p.translation) for p in items), on_chunk):
             kept[(lang, en, tr)] += 1
         stats[lang] = flt.stats

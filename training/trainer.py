@@ -319,7 +319,7 @@ def filter_training_pairs(
     the filter (runs stay comparable).
     """
     from rosetta.models import Encoder
-    from training.filtering import filter_pairs
+    from training.filtering import FilterRules, filter_pairs
 
     encoder = Encoder.load(fc.model or cfg.student, models_dir, device)
 
@@ -328,15 +328,8 @@ def filter_training_pairs(
 
     with make_progress(console) as bar:
         task = bar.add_task("filter", total=len(data.train), unit="pair")
-        kept, stats = filter_pairs(
-            data.train,
-            embed,
-            fc.min_score,
-            fc.k,
-            fc.check_lang,
-            fc.chunk_size,
-            on_chunk=lambda n: bar.advance(task, n),
-        )
+        rules = FilterRules(fc.min_score, fc.k, fc.check_lang, fc.chunk_size)
+        kept, stats = filter_pairs(data.train, embed, rules, on_chunk=lambda n: bar.advance(task, n))
     data.train = kept
     for lang, st in stats.items():
         data.stats[lang].train = st.kept

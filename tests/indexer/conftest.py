@@ -3,6 +3,8 @@ tests (the store backends: tests/conftest.py)."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,26 @@ def make_docx(path: Path, heading: str, paragraphs: list[str], table: list[list[
                 t.cell(r, c).text = value
     document.save(str(path))
     return path
+
+
+def bomb_docx(paragraphs: int = 5_000_000) -> bytes:
+    """A valid DOCX whose document.xml holds millions of empty paragraphs (~80 KB zipped)."""
+    import docx
+
+    buf = io.BytesIO()
+    document = docx.Document()
+    document.add_paragraph("hello")
+    document.save(buf)
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for entry in src.infolist():
+            data = src.read(entry)
+            if entry.filename == "word/document.xml":
+                text = data.decode()
+                at = text.index("<w:body>") + len("<w:body>")
+                data = (text[:at] + "<w:p/>" * paragraphs + text[at:]).encode()
+            dst.writestr(entry.filename, data)
+    return out.getvalue()

@@ -6,11 +6,9 @@ store and model); where a fault cannot be caused for real here the test says so.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import threading
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ from indexer.discovery import discover
 from indexer.pipeline import Index, Upload
 from indexer.readers import ReadError, ReadOptions, SkipFile, SourceFile, decode_text, load_bytes, read_upload
 from rosetta.store import Point, SparseVector
-from tests.indexer.conftest import make_docx
+from tests.indexer.conftest import bomb_docx, make_docx
 
 runner = CliRunner()
 
@@ -40,29 +38,6 @@ def _read_in_time(src: SourceFile, options: ReadOptions = ReadOptions(), seconds
     thread.join(seconds)
     assert not thread.is_alive(), f"reading {src.name} did not return within {seconds} s"
     return outcome[0]
-
-
-def _bomb_docx(paragraphs: int = 5_000_000) -> bytes:
-    """A valid DOCX whose document.xml holds millions of empty paragraphs (~80 KB zipped)."""
-    import docx
-
-    buf = io.BytesIO()
-    document = docx.Document()
-    document.add_paragraph("hello")
-    document.save(buf)
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
-    ):
-        for entry in src.infolist():
-            data = src.read(entry)
-            if entry.filename == "word/document.xml":
-                text = data.decode()
-                at = text.index("<w:body>") + len("<w:body>")
-                data = (text[:at] + "<w:p/>" * paragraphs + text[at:]).encode()
-            dst.writestr(entry.filename, data)
-    return out.getvalue()
 
 
 # ---- non-regular files and sizes ------------------------------------------------------------
@@ -93,7 +68,7 @@ def test_size_limit_counts_bytes_read_not_reported_size(tmp_path: Path) -> None:
 
 # ---- container bombs --------------------------------------------------------------------------
 def test_docx_bomb_refused_before_parsing() -> None:
-    bomb = _bomb_docx()
+    bomb = bomb_docx()
     assert len(bomb) < 200_000  # a small upload...
     with pytest.raises(ReadError, match="markup elements"):  # ...that would unpack to 30 MB of XML
         read_upload("bomb.docx", bomb)
@@ -309,7 +284,7 @@ def test_cli_zoo_run_reports_every_file_and_exits_3(cli_env: Path) -> None:
     (zoo / "\x1b[31mansi.txt").write_bytes(b"\x00\x01\x02" * 100)  # fails: binary
     os.mkfifo(zoo / "pipe.txt")
     (zoo / "zero.txt").symlink_to("/dev/zero")
-    (zoo / "bomb.docx").write_bytes(_bomb_docx(2_000_000))
+    (zoo / "bomb.docx").write_bytes(bomb_docx(2_000_000))
     result = runner.invoke(app, ["index", str(zoo)])
     out = result.output
     assert result.exit_code == 3, out

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rosetta.models import Encoder
-from training.filtering import filter_file
+from training.filtering import FilterRules, filter_file
 from training.losses import DistillRankingLoss, additive_margin_ranking
 
 from .conftest import PAIRS, write_tsv
@@ -53,7 +53,9 @@ def test_filter_drops_wrong_pair_and_wrong_language(encoder: Encoder, tmp_path: 
         PAIRS["deu"][1],
     ]  # duplicate
     path = write_tsv(tmp_path / "en-deu.tsv", rows, extra_lines=["broken line"])
-    stats = filter_file(path, tmp_path / "out", lambda t: encoder.encode_queries(t), min_score=1.0, k=4)
+    stats = filter_file(
+        path, tmp_path / "out", lambda t: encoder.encode_queries(t), FilterRules(min_score=1.0, k=4)
+    )
     kept = tmp_path / "out" / "en-deu.tsv.gz"
     with gzip.open(kept, "rt", encoding="utf-8") as fh:
         lines = fh.read().splitlines()
