@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from rosetta.cli_common import console, err, fail, get_settings, load_encoder
+from rosetta.cli_common import console, err, fail, get_settings, load_encoder, show
 
 if TYPE_CHECKING:  # heavy imports happen inside the commands, not at CLI start-up
     from app.search import SearchResult
@@ -117,10 +116,7 @@ def search_command(
         raise fail(str(exc)) from None
     finally:
         store.close()
-    if json_out:
-        typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
-    else:
-        _print_result(result)
+    show(json_out, result.to_json(), lambda: _print_result(result))
 
 
 def _note_absent_languages(store: VectorStore, collection: str, langs: list[str]) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from rosetta.cli_common import console, fail, get_settings, load_encoder
+from rosetta.cli_common import console, fail, get_settings, load_encoder, show
 
 if TYPE_CHECKING:  # the heavy imports happen inside the commands, not at CLI start-up
     from indexer.pipeline import AddOptions, Index, Upload
@@ -129,10 +129,7 @@ def index_command(
         raise fail("interrupted; run the same command again to finish (nothing is duplicated)", 130) from None
     finally:
         index.close()
-    if json_out:
-        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
-    else:
-        _print_report(report)
+    show(json_out, report.to_dict(), lambda: _print_report(report))
     if report.files_failed:
         raise typer.Exit(EXIT_SOME_FAILED)
 

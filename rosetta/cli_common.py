@@ -6,6 +6,10 @@ loading the layers.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 import typer
 from rich.console import Console
 
@@ -26,6 +30,14 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     # Messages quote file names and collection names: data, never markup.
     err.print(f"[bold red]error:[/] {for_console(message)}", highlight=False)
     return typer.Exit(code)
+
+
+def show(json_out: bool, data: Any, pretty: Callable[[], None]) -> None:
+    """Print `data` as one line of JSON (--json), else the human-readable view `pretty` prints."""
+    if json_out:
+        typer.echo(json.dumps(data, ensure_ascii=False))
+    else:
+        pretty()
 
 
 def load_encoder(

@@ -239,23 +239,18 @@ def register(app: typer.Typer) -> None:
             evaluate = True
         if evaluate:
             folder = _eval_dir_or_fail(cfg.eval_dir or data_dir, settings)
-            teacher_eval = cached_eval(
-                settings,
-                cfg.teacher,
-                folder,
-                tasks,
-                _split(eval_langs),
-                stsb_langs=_split(eval_stsb_langs),
-                precision=eval_precision,
-            )
-            before_eval = cached_eval(
-                settings,
-                cfg.student,
-                folder,
-                tasks,
-                _split(eval_langs),
-                stsb_langs=_split(eval_stsb_langs),
-                precision=eval_precision,
+            # The teacher and the student before training, on the same tasks.
+            teacher_eval, before_eval = (
+                cached_eval(
+                    settings,
+                    reference,
+                    folder,
+                    tasks,
+                    _split(eval_langs),
+                    stsb_langs=_split(eval_stsb_langs),
+                    precision=eval_precision,
+                )
+                for reference in (cfg.teacher, cfg.student)
             )
         if not report_only:
             try:

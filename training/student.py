@@ -208,7 +208,6 @@ def fit_linear_map(x: np.ndarray, y: np.ndarray, ridge: float = 1e-3) -> tuple[n
 
 def add_projection(student: Any, w: np.ndarray, b: np.ndarray, device: str) -> Any:
     """Append a Dense layer initialised to the linear map w, b (student space → teacher space)."""
-    from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Dense
 
     dense = Dense(
@@ -218,7 +217,23 @@ def add_projection(student: Any, w: np.ndarray, b: np.ndarray, device: str) -> A
         init_weight=torch.from_numpy(np.ascontiguousarray(w.T)),
         init_bias=torch.from_numpy(b),
     )
-    modules = [*list(student.children()), dense]
+    return _with_modules(student, [*list(student.children()), dense], device)
+
+
+def finalize_student(student: Any, info: StudentInfo, device: str) -> Any:
+    """The model as it is saved: Normalize put back if the base had one."""
+    from sentence_transformers.base.modules import Normalize
+
+    modules = list(student.children())
+    if info.had_normalize and not is_normalize(modules[-1]):
+        modules.append(Normalize())
+    return _with_modules(student, modules, device)
+
+
+def _with_modules(student: Any, modules: list[Any], device: str) -> Any:
+    """A model of these modules that keeps the student's prompts and sequence length."""
+    from sentence_transformers import SentenceTransformer
+
     out = SentenceTransformer(
         modules=modules,
         device=device,
@@ -227,24 +242,6 @@ def add_projection(student: Any, w: np.ndarray, b: np.ndarray, device: str) -> A
     )
     out.max_seq_length = student.max_seq_length
     return out
-
-
-def finalize_student(student: Any, info: StudentInfo, device: str) -> Any:
-    """The model as it is saved: Normalize put back if the base had one."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Normalize
-
-    modules = list(student.children())
-    if info.had_normalize and not is_normalize(modules[-1]):
-        modules.append(Normalize())
-    final = SentenceTransformer(
-        modules=modules,
-        device=device,
-        prompts=dict(student.prompts),
-        default_prompt_name=student.default_prompt_name,
-    )
-    final.max_seq_length = student.max_seq_length
-    return final
 
 
 def torch_device_ok(device: str) -> str:

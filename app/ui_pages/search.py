@@ -165,16 +165,23 @@ def markings(result: SearchResult, engine: Searcher | None) -> dict[str, Marking
     }
 
 
+OPEN_DOC_HELP = "The whole document, every passage, its metadata"
+MORE_LIKE_THIS_HELP = "Similar passages in other documents, any language"
+
+
 def render_hits(result: SearchResult, key_prefix: str, engine: Searcher | None = None) -> None:
     marks = markings(result, engine) if result.query else {}
+
+    def marked(q: Passage) -> str:
+        return highlight(q.text, result.query, enabled=q.id in marks, marking=marks.get(q.id))
+
     for hit in result.hits:
         p = hit.passage
         with st.container(border=True):
             st.html(card_html(hit, result.query, marks.get(p.id), result.hybrid))
             cols = st.columns([4, 1, 1])
             with cols[0].expander("Full passage" + (f" and {hit.more_count} more" if hit.more else "")):
-                full = highlight(p.text, result.query, enabled=p.id in marks, marking=marks.get(p.id))
-                st.html(f'<div class="rosetta-full" dir="auto">{full}</div>')
+                st.html(f'<div class="rosetta-full" dir="auto">{marked(p)}</div>')
                 st.html(meta_html(p))
                 for other in hit.more:
                     st.divider()
@@ -182,23 +189,14 @@ def render_hits(result: SearchResult, key_prefix: str, engine: Searcher | None =
                         f'<div class="rosetta-meta">passage {other.chunk_index + 1} · similarity '
                         f"{other.similarity if other.similarity is not None else other.score:.3f}"
                         f'</div><div class="rosetta-full" dir="auto">'
-                        f"{highlight(other.text, result.query, enabled=other.id in marks, marking=marks.get(other.id))}"  # noqa: E501
-                        f"</div>"
+                        f"{marked(other)}</div>"
                     )
-            cols[1].button(
-                "Open document",
-                key=f"{key_prefix}-doc-{p.id}",
-                on_click=_open_doc,
-                args=(p.doc_id,),
-                help="The whole document, every passage, its metadata",
+            actions = (
+                ("Open document", "doc", _open_doc, p.doc_id, OPEN_DOC_HELP),
+                ("More like this", "mlt", _set_mlt, p.id, MORE_LIKE_THIS_HELP),
             )
-            cols[2].button(
-                "More like this",
-                key=f"{key_prefix}-mlt-{p.id}",
-                on_click=_set_mlt,
-                args=(p.id,),
-                help="Similar passages in other documents, any language",
-            )
+            for col, (label, kind, action, arg, tip) in zip(cols[1:], actions, strict=True):
+                col.button(label, key=f"{key_prefix}-{kind}-{p.id}", on_click=action, args=(arg,), help=tip)
 
 
 def meta_html(p: Passage) -> str:
