@@ -39,7 +39,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -334,6 +334,29 @@ def sparse_query_vector(encoder: Encoder, text: str) -> SparseVector:
     return sparse_vector(encoder.tokenizer, text, query=True)
 
 
+def first_pool(need: int) -> int:
+    """How many passages to fetch first for `need` results (documents, or arranged passages)."""
+    return min(max(need * POOL_FACTOR, 40), MAX_POOL)
+
+
+def grow_pool(
+    need: int, fetch: Callable[[int], list[Hit]], results: Callable[[list[Hit]], list[SearchHit]]
+) -> tuple[list[SearchHit], bool]:
+    """Fetch a pool of candidate passages and turn it into `results`; grow the pool (× POOL_FACTOR)
+    until there are `need` results, the collection (under the filter) is exhausted, or MAX_POOL is hit.
+
+    Returns the results and whether the pool held every candidate there is.
+    """
+    pool = first_pool(need)
+    while True:
+        raw = fetch(pool)
+        found = results(raw)
+        exhausted = len(raw) < pool
+        if len(found) >= need or exhausted or pool >= MAX_POOL:
+            return found, exhausted
+        pool = min(pool * POOL_FACTOR, MAX_POOL)
+
+
 _threads_lock = threading.Lock()
 
 
@@ -516,7 +539,7 @@ class Searcher:
             hits = [SearchHit(rank=offset + i + 1, passage=p) for i, p in enumerate(passages[:limit])]
             return hits, len(passages) > limit, None, False
         need = offset + limit + 1
-        pool = min(max(need * POOL_FACTOR, 40), MAX_POOL)
+        pool = first_pool(need)
         if where is not None and self.store.kind == "embedded":
             fast = self._post_filtered(vector, where, pool, need)
             if fast is not None:
@@ -527,14 +550,12 @@ class Searcher:
                     len(groups) if exhausted else None,
                     False,
                 )
-        while True:
-            raw = self.store.query(self.collection, vector, where=where, limit=pool)
-            groups = group_by_document([Passage.from_hit(h) for h in raw])
-            # Stop when the page is full, the collection (under the filter) is exhausted, or the cap is hit.
-            if len(groups) >= need or len(raw) < pool or pool >= MAX_POOL:
-                break
-            pool = min(pool * POOL_FACTOR, MAX_POOL)
-        total = len(groups) if len(raw) < pool else None
+        groups, exhausted = grow_pool(
+            need,
+            lambda size: self.store.query(self.collection, vector, where=where, limit=size),
+            lambda raw: group_by_document([Passage.from_hit(h) for h in raw]),
+        )
+        total = len(groups) if exhausted else None
         return groups[offset : offset + limit], len(groups) > offset + limit, total, False
 
     def _arranged(
@@ -552,18 +573,17 @@ class Searcher:
         a language's best passage is always in the pool when the pool covers that language.
         """
         limit, offset = max(1, req.limit), max(0, req.offset)
-        need = offset + limit + 1
-        pool = min(max(need * POOL_FACTOR, 40), MAX_POOL)
         # A cosine floor applies to dense scores only (RRF scores have no absolute scale).
         threshold = floor if sparse is None else None
-        while True:
-            raw = self.store.query(
-                self.collection, vector, where=where, limit=pool, score_threshold=threshold, sparse=sparse
-            )
-            hits = arrange([Passage.from_hit(h) for h in raw], req.ranking, query_lang, req.group_by_doc)
-            if len(hits) >= need or len(raw) < pool or pool >= MAX_POOL:
-                break
-            pool = min(pool * POOL_FACTOR, MAX_POOL)
+        hits, _ = grow_pool(
+            offset + limit + 1,
+            lambda size: self.store.query(
+                self.collection, vector, where=where, limit=size, score_threshold=threshold, sparse=sparse
+            ),
+            lambda raw: arrange(
+                [Passage.from_hit(h) for h in raw], req.ranking, query_lang, req.group_by_doc
+            ),
+        )
         page = hits[offset : offset + limit]
         for i, h in enumerate(page):
             h.rank = offset + i + 1
@@ -632,13 +652,9 @@ class Searcher:
     ) -> tuple[list[SearchHit], bool, int | None, bool]:
         """Dense + keyword fused with RRF; the floor applies to cosine, never to keyword matches."""
         limit, offset = max(1, req.limit), max(0, req.offset)
-        need = offset + limit + 1
-        pool = min(max(need * POOL_FACTOR, 40), MAX_POOL)
         query = np.asarray(vector, dtype=np.float32)
-        while True:
-            raw = self.store.query(
-                self.collection, vector, where=where, limit=pool, sparse=sparse, with_vectors=True
-            )
+
+        def results_of(raw: list[Hit]) -> list[SearchHit]:
             passages = [Passage.from_hit(h) for h in raw]
             for p, h in zip(passages, raw, strict=True):
                 if h.vector is not None:
@@ -646,11 +662,16 @@ class Searcher:
             if floor is not None:
                 keep = _keyword_matches(self.encoder, sparse, passages)
                 passages = [p for p in passages if p.id in keep or (p.similarity or 0.0) >= floor]
-            results = to_hits(passages, req.group_by_doc)
-            if len(results) >= need or len(raw) < pool or pool >= MAX_POOL:
-                break
-            pool = min(pool * POOL_FACTOR, MAX_POOL)
-        total = len(results) if len(raw) < pool else None
+            return to_hits(passages, req.group_by_doc)
+
+        results, exhausted = grow_pool(
+            offset + limit + 1,
+            lambda size: self.store.query(
+                self.collection, vector, where=where, limit=size, sparse=sparse, with_vectors=True
+            ),
+            results_of,
+        )
+        total = len(results) if exhausted else None
         return results[offset : offset + limit], len(results) > offset + limit, total, False
 
     def more_like_this(
