@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import date
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 import pandas as pd
 import streamlit as st
@@ -274,6 +274,8 @@ class _Bind(TypedDict):
 
 # Bound widgets keep their value in the URL (shareable, reloadable) and across pages of the session.
 BIND: _Bind = {"bind": "query-params", "persist_state": "session"}
+PASTE_PLACEHOLDER = "Paste a paragraph in any language…"
+TYPE_PLACEHOLDER = "Type a question or keywords in any language…"
 sb = st.sidebar
 lang_counts = ui.guarded(lambda: store.facet(collection, "lang", limit=200))
 lang_options = sorted(lang_counts, key=lambda c: (-lang_counts[c], c))
@@ -282,25 +284,11 @@ meta_fields = ui.guarded(lambda: ui.metadata_fields(store, collection))
 multiline = st.toggle(
     "Paste a paragraph", key="long", help="A multi-line box for long queries (Ctrl+Enter searches).", **BIND
 )
+query_box: dict[str, Any] = {"label_visibility": "collapsed", "on_change": _new_query, **BIND}
 if multiline:
-    query = st.text_area(
-        "Query",
-        key="ql",
-        placeholder="Paste a paragraph in any language…",
-        label_visibility="collapsed",
-        on_change=_new_query,
-        height=120,
-        **BIND,
-    )
+    query = st.text_area("Query", key="ql", placeholder=PASTE_PLACEHOLDER, height=120, **query_box)
 else:
-    query = st.text_input(
-        "Query",
-        key="q",
-        placeholder="Type a question or keywords in any language…",
-        label_visibility="collapsed",
-        on_change=_new_query,
-        **BIND,
-    )
+    query = st.text_input("Query", key="q", placeholder=TYPE_PLACEHOLDER, **query_box)
 query = query or ""
 
 sb.subheader("Filters")
