@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -303,7 +303,7 @@ class Index:
         report.files_failed.extend(FileIssue(p, why) for p, why in found.missing)
 
         state, by_file = self._load_state()
-        works = self._run(sources, state, by_file, options, report, progress)
+        works = self._run(_Plan(sources, state, by_file, options), report, progress)
 
         seen_files = {w.src.rel for w in works}
         for work in works:
@@ -382,126 +382,27 @@ class Index:
         report.chunks_deleted += len(ids)
         report.documents_pruned = len(doomed_docs)
 
-    # ---- the three stages ---------------------------------------------------------------------
-    def _run(
-        self,
-        sources: list[SourceFile],
-        state: dict[str, _DocState],
-        by_file: dict[str, set[str]],
-        options: AddOptions,
-        report: IngestReport,
-        progress: ProgressCallback | None,
-    ) -> list[_FileWork]:
+    # ---- the three stages: read (a thread), embed (this thread), write (a thread) ----------------
+    def _run(self, plan: _Plan, report: IngestReport, progress: ProgressCallback | None) -> list[_FileWork]:
         stop = threading.Event()
         prepared: queue.Queue[Any] = queue.Queue(maxsize=64)
-        writes: queue.Queue[Any] = queue.Queue(maxsize=3)
-        counters = {"files_done": 0, "written": 0, "deleted": 0}
-        writer_errors: list[BaseException] = []
+        stage = _EmbedStage(self, len(plan.sources), prepared, progress)
         reader = threading.Thread(
-            target=self._prepare_all,
-            name="rosetta-reader",
-            daemon=True,
-            args=(sources, state, by_file, options, prepared, stop),
+            target=self._prepare_all, name="rosetta-reader", daemon=True, args=(plan, prepared, stop)
         )
         writer = threading.Thread(
             target=self._write_all,
             name="rosetta-writer",
             daemon=True,
-            args=(writes, counters, writer_errors, stop),
+            args=(stage.writes, stage.counters, stage.writer_errors, stop),
         )
-        works: list[_FileWork] = []
-        buffer: list[_ChunkWork] = []
-        pending: list[tuple[int, _FileWork]] = []  # (stream position of its last chunk, work)
-        queued = flushed = embedded = 0
-        current: str | None = None
-        last_tick = 0.0
-
-        def tick(force: bool = False) -> None:
-            nonlocal last_tick
-            if progress is None or (not force and time.monotonic() - last_tick < 0.2):
-                return
-            last_tick = time.monotonic()
-            progress(
-                IngestProgress(
-                    len(sources), counters["files_done"], embedded, queued, current, files_read=len(works)
-                )
-            )
-
-        def put(q: queue.Queue[Any], item: Any) -> None:
-            while True:
-                if writer_errors:
-                    raise writer_errors[0]
-                try:
-                    q.put(item, timeout=0.2)
-                    return
-                except queue.Full:
-                    tick()
-
-        def flush(n: int) -> None:
-            nonlocal buffer, flushed, embedded
-            group, buffer = buffer[:n], buffer[n:]
-            vectors: list[Any] = [None] * len(group)
-            # Batch by batch, so progress moves while a large group is being embedded; longest
-            # first across the whole group, as one call would sort them (less padding).
-            order = sorted(range(len(group)), key=lambda i: -len(group[i].text))
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
-                out = self.encoder.encode_documents([group[i].text for i in idx], batch_size=self.batch_size)
-                for i, v in zip(idx, out, strict=True):
-                    vectors[i] = v
-                embedded += len(idx)
-                tick(force=True)
-            if self.language_vectors is not None:
-                vectors = list(
-                    self.language_vectors.shift_documents(
-                        np.asarray(vectors), [c.payload["lang"] for c in group]
-                    )
-                )
-            put(writes, [Point(c.id, v, c.payload, c.sparse) for c, v in zip(group, vectors, strict=True)])
-            flushed += len(group)
-            while pending and pending[0][0] <= flushed:
-                put(writes, pending.pop(0)[1])
-            tick()
-
         reader.start()
         writer.start()
         try:
-            tick(force=True)
-            while True:
-                try:
-                    item = prepared.get(timeout=0.2)
-                except queue.Empty:
-                    tick()
-                    continue
-                if item is _DONE:
-                    break
-                if isinstance(item, _Failure):
-                    raise item.exc
-                works.append(item)
-                current = item.src.name
-                buffer.extend(item.chunks)
-                queued += len(item.chunks)
-                pending.append((queued, item))
-                tick(force=True)  # per file read: the count moves before any embedding
-                while len(buffer) >= self.group_size:
-                    flush(self.group_size)
-                # Keep the encoder busy: when the reader has nothing more ready, encode the whole
-                # batches already waiting rather than idle until a group has gathered (with a fast
-                # encoder, a small add was otherwise read, then encoded, then written, serially).
-                ready = len(buffer) // self.batch_size * self.batch_size
-                if ready and prepared.empty():
-                    flush(ready)
-                # Files with nothing to embed are finished at once (in stream order).
-                while pending and pending[0][0] <= flushed:
-                    put(writes, pending.pop(0)[1])
-            if buffer:
-                flush(len(buffer))
-            put(writes, None)
-            while writer.is_alive():
-                writer.join(timeout=0.2)
-                tick()
-            if writer_errors:
-                raise writer_errors[0]
+            stage.tick(force=True)
+            for work in stage.prepared_files():
+                stage.take(work)
+            stage.finish(writer)
         except BaseException:
             # Ctrl-C, a store error, or the progress callback cancelling: let the writer finish
             # the operation it is in (so the store is not closed under it), then stop.
@@ -511,27 +412,19 @@ class Index:
         finally:
             stop.set()
             reader.join(timeout=5)
-        report.chunks_added += counters["written"]
-        report.chunks_deleted += counters["deleted"]
-        current = None
-        tick(force=True)
-        return works
+        report.chunks_added += stage.counters["written"]
+        report.chunks_deleted += stage.counters["deleted"]
+        stage.current = None
+        stage.tick(force=True)
+        return stage.works
 
-    def _prepare_all(
-        self,
-        sources: list[SourceFile],
-        state: dict[str, _DocState],
-        by_file: dict[str, set[str]],
-        options: AddOptions,
-        out: queue.Queue[Any],
-        stop: threading.Event,
-    ) -> None:
+    def _prepare_all(self, plan: _Plan, out: queue.Queue[Any], stop: threading.Event) -> None:
         claimed: dict[str, SourceFile] = {}  # doc id → the input that produced it in this run
         try:
-            for src in sources:
+            for src in plan.sources:
                 if stop.is_set():
                     return
-                work = self._prepare(src, state, by_file, options, claimed)
+                work = self._prepare(src, plan, claimed)
                 while not stop.is_set():
                     try:
                         out.put(work, timeout=0.2)
@@ -542,17 +435,11 @@ class Index:
         except BaseException as exc:  # a bug here must surface in the caller, not hang it
             out.put(_Failure(exc))
 
-    def _prepare(
-        self,
-        src: SourceFile,
-        state: dict[str, _DocState],
-        by_file: dict[str, set[str]],
-        options: AddOptions,
-        claimed: dict[str, SourceFile],
-    ) -> _FileWork:
+    def _prepare(self, src: SourceFile, plan: _Plan, claimed: dict[str, SourceFile]) -> _FileWork:
+        state, options = plan.state, plan.options
         signature = f"{PIPELINE_VERSION}|{self.chunk_config.signature()}"
         read_options = options.read_options()
-        old_docs = {d for d in by_file.get(src.rel, set()) if _may_replace(state[d], src, options)}
+        old_docs = {d for d in plan.by_file.get(src.rel, set()) if _may_replace(state[d], src, options)}
         try:
             raw = load_bytes(src, read_options)
             if not is_table(src) and raw.strip() and old_docs <= {src.rel}:
@@ -661,6 +548,138 @@ class Index:
                     counters["files_done"] += 1
         except BaseException as exc:
             errors.append(exc)
+
+
+@dataclass
+class _Plan:
+    """What one `add` run works from: the input files, what the store holds, the options."""
+
+    sources: list[SourceFile]
+    state: dict[str, _DocState]  # doc id → its points
+    by_file: dict[str, set[str]]  # file → its doc ids
+    options: AddOptions
+
+
+class _EmbedStage:
+    """The middle stage of a run, on the calling thread: takes the files the reader prepared,
+    embeds their chunks in groups and queues the points for the writer, each file (its stale
+    points to delete) once all of its chunks are queued; reports progress as it goes."""
+
+    def __init__(
+        self, index: Index, files: int, prepared: queue.Queue[Any], progress: ProgressCallback | None
+    ) -> None:
+        self.index = index
+        self.files = files
+        self.prepared = prepared
+        self.writes: queue.Queue[Any] = queue.Queue(maxsize=3)
+        self.progress = progress
+        self.counters = {"files_done": 0, "written": 0, "deleted": 0}
+        self.writer_errors: list[BaseException] = []
+        self.works: list[_FileWork] = []
+        self.buffer: list[_ChunkWork] = []
+        self.pending: list[tuple[int, _FileWork]] = []  # (stream position of its last chunk, work)
+        self.queued = self.flushed = self.embedded = 0
+        self.current: str | None = None
+        self._last_tick = 0.0
+
+    def tick(self, force: bool = False) -> None:
+        if self.progress is None or (not force and time.monotonic() - self._last_tick < 0.2):
+            return
+        self._last_tick = time.monotonic()
+        self.progress(
+            IngestProgress(
+                self.files,
+                self.counters["files_done"],
+                self.embedded,
+                self.queued,
+                self.current,
+                files_read=len(self.works),
+            )
+        )
+
+    def prepared_files(self) -> Iterator[_FileWork]:
+        """The reader's files in order, until it is done (its failure raised here)."""
+        while True:
+            try:
+                item = self.prepared.get(timeout=0.2)
+            except queue.Empty:
+                self.tick()
+                continue
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+
+    def take(self, work: _FileWork) -> None:
+        group_size, batch_size = self.index.group_size, self.index.batch_size
+        self.works.append(work)
+        self.current = work.src.name
+        self.buffer.extend(work.chunks)
+        self.queued += len(work.chunks)
+        self.pending.append((self.queued, work))
+        self.tick(force=True)  # per file read: the count moves before any embedding
+        while len(self.buffer) >= group_size:
+            self.flush(group_size)
+        # Keep the encoder busy: when the reader has nothing more ready, encode the whole
+        # batches already waiting rather than idle until a group has gathered (with a fast
+        # encoder, a small add was otherwise read, then encoded, then written, serially).
+        ready = len(self.buffer) // batch_size * batch_size
+        if ready and self.prepared.empty():
+            self.flush(ready)
+        self._release_finished()  # files with nothing to embed are finished at once (in stream order)
+
+    def flush(self, n: int) -> None:
+        """Embed the first `n` buffered chunks and queue their points."""
+        index = self.index
+        group, self.buffer = self.buffer[:n], self.buffer[n:]
+        vectors: list[Any] = [None] * len(group)
+        # Batch by batch, so progress moves while a large group is being embedded; longest
+        # first across the whole group, as one call would sort them (less padding).
+        order = sorted(range(len(group)), key=lambda i: -len(group[i].text))
+        for start in range(0, len(order), index.batch_size):
+            idx = order[start : start + index.batch_size]
+            out = index.encoder.encode_documents([group[i].text for i in idx], batch_size=index.batch_size)
+            for i, v in zip(idx, out, strict=True):
+                vectors[i] = v
+            self.embedded += len(idx)
+            self.tick(force=True)
+        if index.language_vectors is not None:
+            vectors = list(
+                index.language_vectors.shift_documents(
+                    np.asarray(vectors), [c.payload["lang"] for c in group]
+                )
+            )
+        self.put([Point(c.id, v, c.payload, c.sparse) for c, v in zip(group, vectors, strict=True)])
+        self.flushed += len(group)
+        self._release_finished()
+        self.tick()
+
+    def _release_finished(self) -> None:
+        while self.pending and self.pending[0][0] <= self.flushed:
+            self.put(self.pending.pop(0)[1])
+
+    def put(self, item: Any) -> None:
+        """Queue a write, raising the writer's error if it failed meanwhile."""
+        while True:
+            if self.writer_errors:
+                raise self.writer_errors[0]
+            try:
+                self.writes.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                self.tick()
+
+    def finish(self, writer: threading.Thread) -> None:
+        """Embed what is left, tell the writer it is the end and wait for it."""
+        if self.buffer:
+            self.flush(len(self.buffer))
+        self.put(None)
+        while writer.is_alive():
+            writer.join(timeout=0.2)
+            self.tick()
+        if self.writer_errors:
+            raise self.writer_errors[0]
 
 
 def _held_by_other(prior: _DocState, src: SourceFile) -> bool:
