@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import langcodes
 from langdetect import DetectorFactory, LangDetectException, detect_langs
 
 UNDETERMINED = "und"
@@ -54,6 +55,19 @@ def majority(langs: Iterable[str]) -> str:
     return counts.most_common(1)[0][0] if counts else UNDETERMINED
 
 
+def same_language(a: str, b: str) -> bool:
+    """Do two codes name one language: any spelling (ISO 639-1 or -3, `tl`/`fil`, `cmn`/`zh`) or a
+    close variety (below 10 on langcodes' distance scale: `no`/`nb`, `fa`/`prs`, `bs`/`hr`)?"""
+    try:
+        return langcodes.tag_distance(_standard(a), _standard(b)) < 10
+    except (langcodes.tag_parser.LanguageTagError, ValueError):
+        return a.lower() == b.lower()
+
+
+def _standard(code: str) -> str:
+    return langcodes.standardize_tag(code, macro=True)
+
+
 # ---- queries ----------------------------------------------------------------------------------
 # Character-statistics detectors (langdetect) guess wildly on a few words: "electric car
 # maintenance cost" → ro, "Karl Drais 1817" → lt. A query is scored instead by how common its
@@ -74,6 +88,19 @@ MIN_KNOWN_WORDS = 2  # names and numbers alone never decide
 MIN_KNOWN_FRACTION = 0.6
 MIN_MARGIN = 0.5  # log10 units of mean word frequency between the best and the second language
 LONG_QUERY_LETTERS = 40  # from here on langdetect is reliable enough to fall back on
+# ISO 15924 codes of the scripts in _SCRIPT_LANG, to tell which languages each could be writing.
+_SCRIPT_CODES = {
+    "hangul": {"Kore", "Hang"},
+    "kana": {"Jpan"},
+    "thai": {"Thai"},
+    "greek": {"Grek"},
+    "hebrew": {"Hebr"},
+    "bengali": {"Beng"},
+    "tamil": {"Taml"},
+    "georgian": {"Geor"},
+    "armenian": {"Armn"},
+    "han": {"Hans", "Hant", "Hani"},
+}
 # Languages with a wordfreq list, by the script they are written in.
 _WORDFREQ_BY_SCRIPT = {
     "latin": (
@@ -224,3 +251,25 @@ def detect_query(text: str) -> QueryLanguage:
             if detected[best] >= 0.9 and best not in candidates:
                 return QueryLanguage(best, True, detected)
     return QueryLanguage(None, False, probs)
+
+
+def contradicts(text: str, lang: str) -> bool:
+    """Is `text` confidently in another language than `lang`? Decided as a query's language is
+    (`detect_query`: names, numbers and a few words several languages share are no evidence); a
+    script that names its language on its own (Han, kana, Hebrew…) contradicts only languages
+    written in another script (Cantonese and Chinese both write Han; Yiddish writes Hebrew)."""
+    found = detect_query(text)
+    if found.lang is None or same_language(found.lang, lang):
+        return False
+    script = dominant_script(unicodedata.normalize("NFKC", text))
+    if script in _SCRIPT_LANG:
+        return _written_in(lang) not in _SCRIPT_CODES[script]
+    return True
+
+
+def _written_in(lang: str) -> str | None:
+    """The ISO 15924 script a language is usually written in (None: unknown)."""
+    try:
+        return langcodes.Language.get(_standard(lang)).maximize().script
+    except (langcodes.tag_parser.LanguageTagError, ValueError):
+        return None

@@ -15,14 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rosetta.langid import UNDETERMINED, detect
+from rosetta.langid import contradicts
 from rosetta.mining import score_aligned
 from training.data import LangStats, LineCounts, Pair, TsvSource, lang_from_filename, normalize
-from training.langs import to_iso1
 
 Embed = Callable[[list[str]], np.ndarray]
-# langdetect guesses wildly on a few words ("Heute regnet es." -> fr); shorter texts are not evidence.
-MIN_LETTERS_FOR_LANG_CHECK = 20
 
 
 @dataclass(frozen=True)
@@ -56,14 +53,6 @@ class FilterStats(LineCounts):
         return d
 
 
-def language_ok(text: str, expected_iso1: str) -> bool:
-    """True when langdetect agrees or cannot tell (short texts, names, numbers are not evidence)."""
-    if sum(ch.isalpha() for ch in text) < MIN_LETTERS_FOR_LANG_CHECK:
-        return True
-    got = detect(text)
-    return got in (UNDETERMINED, expected_iso1)
-
-
 def _chunks(it: Iterator[tuple[str, str, str]], size: int) -> Iterator[list[tuple[str, str, str]]]:
     buf: list[tuple[str, str, str]] = []
     for item in it:
@@ -80,7 +69,6 @@ class PairFilter:
 
     def __init__(self, lang: str, embed: Embed, rules: FilterRules = FilterRules()) -> None:
         self.stats = FilterStats(lang=lang)
-        self.iso1 = to_iso1(lang)
         self.embed = embed
         self.rules = rules
         self._seen: set[bytes] = set()
@@ -104,10 +92,10 @@ class PairFilter:
                 continue
             self._seen.add(key)
             if self.rules.check_language:
-                if not language_ok(en, "en"):
+                if contradicts(en, "en"):
                     st.wrong_lang_english += 1
                     continue
-                if not language_ok(tr, self.iso1):
+                if contradicts(tr, self.stats.lang):
                     st.wrong_lang_translation += 1
                     continue
             survivors.append((en, tr))
