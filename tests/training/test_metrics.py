@@ -8,33 +8,36 @@ import numpy as np
 import pytest
 
 from training.data import Pair
+from training.evaluation.evaluators import Embedded, mse_x100, sts_spearman, translation_accuracy
 from training.evaluation.heldout import heldout_metrics
-from training.evaluation.metrics import mse_x100, rankdata, retrieval_accuracy, spearman
 from training.evaluation.published import comparison_rows
 from training.evaluation.sts import load_sts17, load_stsb_cross
 from training.evaluation.tatoeba import load_tatoeba
 
 
-def test_spearman_known_values() -> None:
-    assert spearman(np.array([1, 2, 3, 4]), np.array([10, 20, 30, 40])) == pytest.approx(1.0)
-    assert spearman(np.array([1, 2, 3, 4]), np.array([4, 3, 2, 1])) == pytest.approx(-1.0)
-    # Monotone but non-linear: rank correlation is still perfect.
-    assert spearman(np.array([1.0, 2, 3, 4]), np.array([1.0, 8, 27, 64])) == pytest.approx(1.0)
+def test_sts_spearman_known_values() -> None:
+    # Cosine of (1, 0) with (cos θ, sin θ) falls as θ grows: a perfect rank order either way.
+    angles = np.array([0.1, 0.5, 1.0, 1.4])
+    right = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    texts = [f"r{i}" for i in range(4)]
+    model = Embedded.of(["l", *texts], np.vstack([[1.0, 0.0], right]))
+    assert sts_spearman(model, ["l"] * 4, texts, [4.0, 3.0, 2.0, 1.0]) == pytest.approx(1.0)
+    assert sts_spearman(model, ["l"] * 4, texts, [1.0, 2.0, 3.0, 4.0]) == pytest.approx(-1.0)
     # Hand-computed: ranks [1,2,3] vs [1,3,2] -> 1 - 6*2/(3*8) = 0.5
-    assert spearman(np.array([1, 2, 3]), np.array([1, 3, 2])) == pytest.approx(0.5)
+    assert sts_spearman(model, ["l"] * 3, texts[:3], [3.0, 1.0, 2.0]) == pytest.approx(0.5)
 
 
-def test_rankdata_ties_get_mean_rank() -> None:
-    assert rankdata(np.array([10, 20, 20, 30])).tolist() == [1.0, 2.5, 2.5, 4.0]
-
-
-def test_retrieval_accuracy_and_mse() -> None:
+def test_translation_accuracy_and_mse() -> None:
     eye = np.eye(3, dtype=np.float32)
-    assert retrieval_accuracy(eye, eye) == 1.0
     # Query 2 points at candidate 0: 2 of 3 right.
     queries = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0.1]], dtype=np.float32)
-    assert retrieval_accuracy(queries, eye) == pytest.approx(2 / 3)
-    assert mse_x100(np.zeros((2, 2)), np.ones((2, 2))) == pytest.approx(100.0)
+    model = Embedded.of(["q0", "q1", "q2", "c0", "c1", "c2"], np.vstack([queries, eye]))
+    src2trg, trg2src = translation_accuracy(model, ["q0", "q1", "q2"], ["c0", "c1", "c2"])
+    assert src2trg == pytest.approx(2 / 3)
+    assert trg2src == pytest.approx(1.0)  # c2's nearest query is still q2
+    zeros = Embedded.of(["a", "b"], np.zeros((2, 2)))
+    ones = Embedded.of(["a", "b"], np.ones((2, 2)))
+    assert mse_x100(zeros, ones, ["a", "b"], ["a", "b"]) == pytest.approx(100.0)
 
 
 def test_heldout_metrics_per_language() -> None:

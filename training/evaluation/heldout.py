@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from training.data import Pair
-from training.evaluation.metrics import mse_x100, retrieval_accuracy
+from training.evaluation.evaluators import Embedded, mse_x100, translation_accuracy
 
 
 def heldout_metrics(
@@ -27,12 +27,16 @@ def heldout_metrics(
         by_lang[p.lang].append(i)
     out: dict[str, dict[str, float]] = {}
     for lang, idx in sorted(by_lang.items()):
-        t, se, st = teacher_en[idx], student_en[idx], student_tr[idx]
+        en = [pairs[i].english for i in idx]
+        tr = [pairs[i].translation for i in idx]
+        teacher = Embedded.of(en, teacher_en[idx])
+        student = Embedded.of(en + tr, np.concatenate([student_en[idx], student_tr[idx]]))
+        src2trg, trg2src = translation_accuracy(student, tr, en)
         out[lang] = {
-            "mse_x100": round(mse_x100(st, t), 4),
-            "mse_en_x100": round(mse_x100(se, t), 4),
-            "src2trg_accuracy": round(retrieval_accuracy(st, se), 4),
-            "trg2src_accuracy": round(retrieval_accuracy(se, st), 4),
+            "mse_x100": round(mse_x100(student, teacher, en, tr), 4),
+            "mse_en_x100": round(mse_x100(student, teacher, en, en), 4),
+            "src2trg_accuracy": round(src2trg, 4),
+            "trg2src_accuracy": round(trg2src, 4),
             "n": len(idx),
         }
     return out

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rosetta.models import Encoder
-from training.evaluation.metrics import paired_cosine, retrieval_accuracy, spearman
+from training.evaluation.evaluators import Embedded, sts_spearman, translation_accuracy
 from training.evaluation.sts import STS17_CROSS, load_sts17, load_stsb, load_stsb_cross, stsb_languages
 from training.evaluation.tatoeba import load_tatoeba, tatoeba_languages
 from training.langs import tatoeba_code, to_iso1
@@ -68,7 +68,7 @@ def eval_tatoeba(embed: MemoEmbedder, data_dir: Path, langs: Iterable[str]) -> d
             log.warning("tatoeba: no test files for %s, skipped", code)
             continue
         src, eng = load_tatoeba(data_dir, code)
-        acc = retrieval_accuracy(embed(src), embed(eng))
+        acc, _ = translation_accuracy(Embedded(embed), src, eng)
         out[code] = {"accuracy": round(acc, 4), "n": len(src)}
     return out
 
@@ -107,8 +107,7 @@ def eval_mining(
 
 
 def _sts_score(embed: MemoEmbedder, s1: list[str], s2: list[str], gold: list[float]) -> dict[str, float]:
-    sims = paired_cosine(embed(s1), embed(s2))
-    return {"spearman": round(100 * spearman(sims, np.asarray(gold)), 2), "n": len(gold)}
+    return {"spearman": round(100 * sts_spearman(Embedded(embed), s1, s2, gold), 2), "n": len(gold)}
 
 
 def eval_sts17(
