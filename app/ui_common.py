@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from app.search import Passage, Searcher, SearchHit
+from rosetta.langid import language_name
 from rosetta.models import Encoder, ModelNotFoundError
 from rosetta.schema import PAYLOAD_KEYS
 from rosetta.settings import Settings
@@ -35,53 +36,10 @@ T = TypeVar("T")
 # bench/results/query.json "open") on every click, short enough for `rosetta index` to get in.
 STORE_IDLE_S = 30.0
 
-LANG_NAMES = {
-    "ar": "Arabic",
-    "bg": "Bulgarian",
-    "bn": "Bengali",
-    "ca": "Catalan",
-    "cs": "Czech",
-    "da": "Danish",
-    "de": "German",
-    "el": "Greek",
-    "en": "English",
-    "es": "Spanish",
-    "et": "Estonian",
-    "fa": "Persian",
-    "fi": "Finnish",
-    "fr": "French",
-    "he": "Hebrew",
-    "hi": "Hindi",
-    "hr": "Croatian",
-    "hu": "Hungarian",
-    "id": "Indonesian",
-    "it": "Italian",
-    "ja": "Japanese",
-    "ko": "Korean",
-    "lt": "Lithuanian",
-    "lv": "Latvian",
-    "nl": "Dutch",
-    "no": "Norwegian",
-    "pl": "Polish",
-    "pt": "Portuguese",
-    "ro": "Romanian",
-    "ru": "Russian",
-    "sk": "Slovak",
-    "sl": "Slovenian",
-    "sv": "Swedish",
-    "sw": "Swahili",
-    "th": "Thai",
-    "tr": "Turkish",
-    "uk": "Ukrainian",
-    "ur": "Urdu",
-    "vi": "Vietnamese",
-    "zh": "Chinese",
-    "und": "undetermined",
-}
-
 
 def lang_label(code: str) -> str:
-    name = LANG_NAMES.get(code)
+    """`German (de)`; the code alone where it names no language."""
+    name = language_name(code)
     return f"{name} ({code})" if name else code
 
 

@@ -64,6 +64,17 @@ def same_language(a: str, b: str) -> bool:
         return a.lower() == b.lower()
 
 
+def language_name(code: str) -> str | None:
+    """The English name of a language code (`de` → German, `und` → undetermined), None if unknown."""
+    if code == UNDETERMINED:
+        return "undetermined"
+    try:
+        language = langcodes.Language.get(code)
+    except (langcodes.tag_parser.LanguageTagError, ValueError):
+        return None
+    return language.display_name() if language.is_valid() else None
+
+
 def _standard(code: str) -> str:
     return langcodes.standardize_tag(code, macro=True)
 

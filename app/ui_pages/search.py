@@ -36,6 +36,7 @@ from app.search import (
     with_context,
 )
 from app.snippets import Marking, escape, highlight, marking_for, shown_text, snippet
+from rosetta.langid import language_name
 from rosetta.store import StoreError
 
 # Cards are HTML built only from escaped strings (see card_html); st.html, not st.markdown, so a
@@ -295,7 +296,7 @@ sb.subheader("Filters")
 facet_slot = sb.empty()  # per-query counts, filled once the results are known
 # Options are the ISO codes themselves (a bound widget writes its option labels into the URL:
 # `?lang=de&lang=fr` stays short and stable); the help names them.
-names = ", ".join(f"{c} = {ui.LANG_NAMES.get(c, c)}" for c in lang_options)
+names = ", ".join(f"{c} = {language_name(c) or c}" for c in lang_options)
 langs = sb.multiselect(
     "Languages",
     lang_options,

@@ -45,3 +45,11 @@ def test_no_evidence_against_the_expected_language(text: str, lang: str) -> None
 )
 def test_another_language_is_evidence(text: str, lang: str) -> None:
     assert contradicts(text, lang)
+
+
+def test_language_names_come_from_langcodes() -> None:
+    from rosetta.langid import language_name
+
+    names = [language_name(c) for c in ("de", "fa", "zh", "und")]
+    assert names == ["German", "Persian", "Chinese", "undetermined"]
+    assert language_name("xx") is None  # not a language: the UI shows the code alone

@@ -110,3 +110,14 @@ def test_teacher_cache_computes_each_text_once(tmp_path: Path) -> None:
     again = TeacherCache(tmp_path, "teacher-x").get_or_compute(["bb", "ccc"], encode, progress=False)
     assert calls == [2, 1]
     assert again[:, 0].tolist() == [2, 3]
+
+
+def test_language_codes_bridge_iso1_iso3_and_the_data_spellings() -> None:
+    from training.langs import tatoeba_code, to_iso1, to_iso3
+
+    iso3 = [to_iso3(c) for c in ("de", "DE ", "deu", "tl", "cmn", "prs")]
+    assert iso3 == ["deu", "deu", "deu", "fil", "zho", "prs"]
+    # langdetect's spellings (the indexer's `lang`), and no folding of a variety into its macrolanguage.
+    iso1 = [to_iso1(c) for c in ("deu", "nor", "fil", "prs", "yue", "lat")]
+    assert iso1 == ["de", "no", "tl", "prs", "yue", "la"]
+    assert tatoeba_code("zh") == "cmn"
