@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -301,13 +301,20 @@ class Encoder:
                 return self.identity.prompts[name]
         return ""
 
-    def _encode(self, texts: Sequence[str], prefix: str, batch_size: int, progress: bool) -> np.ndarray:
+    def _encode(
+        self, texts: Sequence[str], kind: Literal["query", "document"], batch_size: int, progress: bool
+    ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        prefix = self.query_prefix() if kind == "query" else self.document_prefix()
         if self.runner is not None:
             return self.runner.encode([prefix + t for t in texts], batch_size)
+        # sentence-transformers' query/document entry points route the text by task (models with a
+        # Router module); the prompt is passed as the identity records it, so that the ONNX runner,
+        # token counts and the collection's identity all use the same prefix.
+        encode = self.model.encode_query if kind == "query" else self.model.encode_document
         with autocast(self.precision, str(self.model.device)):
-            vectors = self.model.encode(
+            vectors = encode(
                 list(texts),
                 prompt=prefix,
                 batch_size=batch_size,
@@ -320,12 +327,32 @@ class Encoder:
     def encode_queries(
         self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
     ) -> np.ndarray:
-        return self._encode(texts, self.query_prefix(), batch_size, progress)
+        """Embed search queries (and both sides of symmetric tasks) with the model's query prompt.
+
+        Args:
+            texts: The texts, without any prefix.
+            batch_size: Texts per forward pass.
+            progress: Show a progress bar.
+
+        Returns:
+            A float32 array (len(texts), dim) of unit-length rows.
+        """
+        return self._encode(texts, "query", batch_size, progress)
 
     def encode_documents(
         self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
     ) -> np.ndarray:
-        return self._encode(texts, self.document_prefix(), batch_size, progress)
+        """Embed passages to index with the model's document prompt.
+
+        Args:
+            texts: The texts, without any prefix.
+            batch_size: Texts per forward pass.
+            progress: Show a progress bar.
+
+        Returns:
+            A float32 array (len(texts), dim) of unit-length rows.
+        """
+        return self._encode(texts, "document", batch_size, progress)
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for `text` as a document (prefix and special tokens included)."""
