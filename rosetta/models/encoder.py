@@ -342,16 +342,8 @@ class Encoder:
     def encode_documents(
         self, texts: Sequence[str], batch_size: int = 32, progress: bool = False
     ) -> np.ndarray:
-        """Embed passages to index with the model's document prompt.
-
-        Args:
-            texts: The texts, without any prefix.
-            batch_size: Texts per forward pass.
-            progress: Show a progress bar.
-
-        Returns:
-            A float32 array (len(texts), dim) of unit-length rows.
-        """
+        """Embed passages to index with the model's document prompt (arguments and result as in
+        `encode_queries`)."""
         return self._encode(texts, "document", batch_size, progress)
 
     def count_tokens(self, text: str) -> int:
