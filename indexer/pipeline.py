@@ -63,6 +63,10 @@ from rosetta.store import (
 
 log = logging.getLogger(__name__)
 PIPELINE_VERSION = "1"
+# A reader that has sent nothing for this long is slower than the encoder: encode what is waiting.
+# Flushing whenever the queue was merely empty for an instant made groups of one batch, which
+# cannot be sorted by length (77% more padded tokens on a mixed-language corpus).
+IDLE_FLUSH_S = 0.05
 LANG_SAMPLE_CHARS = 1000  # langdetect converges long before this; longer text only costs time
 ProgressCallback = Callable[[IngestProgress], None]
 OPTIMIZING = "building the search index"  # IngestProgress.current while the store optimizes
@@ -134,6 +138,7 @@ class _ChunkWork:
     text: str
     payload: dict[str, Any]
     sparse: SparseVector
+    n_tokens: int  # what the encoder's batches are sorted by
 
 
 @dataclass
@@ -510,7 +515,9 @@ class Index:
                 if chunk.page_end is not None and chunk.page_end != chunk.page:
                     payload["page_end"] = chunk.page_end
                 work.chunks.append(
-                    _ChunkWork(chunk_id(doc.doc_id, chunk.index, doc_hash), chunk.text, payload, sp)
+                    _ChunkWork(
+                        chunk_id(doc.doc_id, chunk.index, doc_hash), chunk.text, payload, sp, chunk.n_tokens
+                    )
                 )
             work.docs_embedded += 1
         # Rows (documents) that disappeared from a table that is still there.
@@ -600,9 +607,14 @@ class _EmbedStage:
     def prepared_files(self) -> Iterator[_FileWork]:
         """The reader's files in order, until it is done (its failure raised here)."""
         while True:
+            batch_size = self.index.batch_size
             try:
-                item = self.prepared.get(timeout=0.2)
+                item = self.prepared.get(timeout=0.2 if len(self.buffer) < batch_size else IDLE_FLUSH_S)
             except queue.Empty:
+                # The reader is slow (a big PDF, say): encode the whole batches already waiting
+                # rather than let the encoder idle until a group has gathered.
+                if ready := len(self.buffer) // batch_size * batch_size:
+                    self.flush(ready)
                 self.tick()
                 continue
             if item is _DONE:
@@ -612,7 +624,7 @@ class _EmbedStage:
             yield item
 
     def take(self, work: _FileWork) -> None:
-        group_size, batch_size = self.index.group_size, self.index.batch_size
+        group_size = self.index.group_size
         self.works.append(work)
         self.current = work.src.name
         self.buffer.extend(work.chunks)
@@ -621,12 +633,6 @@ class _EmbedStage:
         self.tick(force=True)  # per file read: the count moves before any embedding
         while len(self.buffer) >= group_size:
             self.flush(group_size)
-        # Keep the encoder busy: when the reader has nothing more ready, encode the whole
-        # batches already waiting rather than idle until a group has gathered (with a fast
-        # encoder, a small add was otherwise read, then encoded, then written, serially).
-        ready = len(self.buffer) // batch_size * batch_size
-        if ready and self.prepared.empty():
-            self.flush(ready)
         self._release_finished()  # files with nothing to embed are finished at once (in stream order)
 
     def flush(self, n: int) -> None:
@@ -635,8 +641,8 @@ class _EmbedStage:
         group, self.buffer = self.buffer[:n], self.buffer[n:]
         vectors: list[Any] = [None] * len(group)
         # Batch by batch, so progress moves while a large group is being embedded; longest
-        # first across the whole group, as one call would sort them (less padding).
-        order = sorted(range(len(group)), key=lambda i: -len(group[i].text))
+        # (in tokens) first across the whole group, so each batch carries little padding.
+        order = sorted(range(len(group)), key=lambda i: -group[i].n_tokens)
         for start in range(0, len(order), index.batch_size):
             idx = order[start : start + index.batch_size]
             out = index.encoder.encode_documents([group[i].text for i in idx], batch_size=index.batch_size)
