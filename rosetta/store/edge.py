@@ -69,6 +69,10 @@ SHARD_DIR = "shard"
 LOCK_FILE = ".lock"
 BACKEND = "qdrant-edge"
 # HNSW parameters chosen by bench/query.py (recall@10 against exact search, latency).
+# Payload and sparse indexes memory-mapped, read on demand (the OS page cache keeps the hot parts),
+# instead of loaded into RAM when the shard opens. Measured at 100k points: open 0.66-1.0 s →
+# 0.19-0.27 s, filtered search p50 unchanged (lang 1.33 → 1.32 ms, source prefix 5.0 → 2.3 ms).
+INDEX_MEMORY = qe.Memory.Cold
 HNSW_M = 16
 HNSW_EF_CONSTRUCT = 100
 HNSW_EF = 128
@@ -80,10 +84,10 @@ QUANT_OVERSAMPLING = 2.0
 
 # The engine's type for each kind of payload index.
 _INDEX_TYPES: dict[IndexKind, Any] = {
-    "keyword": qe.PayloadSchemaType.Keyword,
-    "prefix": qe.KeywordIndexParams(prefix=True),
-    "integer": qe.PayloadSchemaType.Integer,
-    "datetime": qe.PayloadSchemaType.Datetime,
+    "keyword": qe.KeywordIndexParams(memory=INDEX_MEMORY),
+    "prefix": qe.KeywordIndexParams(prefix=True, memory=INDEX_MEMORY),
+    "integer": qe.IntegerIndexParams(lookup=True, range=True, memory=INDEX_MEMORY),
+    "datetime": qe.DatetimeIndexParams(memory=INDEX_MEMORY),
 }
 
 
@@ -452,7 +456,7 @@ def _edge_config(dim: int, options: CollectionOptions) -> qe.EdgeConfig:
                 quantization_config=quantization,
             )
         },
-        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf, memory=INDEX_MEMORY)},
         hnsw_config=qe.HnswIndexConfig(
             m=HNSW_M, ef_construct=HNSW_EF_CONSTRUCT, full_scan_threshold=FULL_SCAN_KB
         ),
