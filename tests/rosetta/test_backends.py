@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -227,3 +228,28 @@ def test_auto_follows_the_backend_that_wrote_a_collection(onnx_int8: Encoder, tm
         assert store.identity("docs").backend == "torch"
     finally:
         store.close()
+
+
+def test_batches_are_sorted_by_tokens_not_characters(onnx_fp32: Encoder) -> None:
+    # Short in characters, long in tokens (CJK) next to long in characters, short in tokens (Latin):
+    # sorted by characters, every batch would pad a short text to a long one.
+    texts = ["文字化けの問題を解決する方法", "a" * 10, "internationalization " * 3, "日本語", "ok"] * 2
+    runner = onnx_fp32.runner
+    assert runner is not None
+    widths: list[int] = []
+    session = runner.session
+
+    class Recording:  # the real session; only the input widths are noted
+        def run(self, names: Any, feeds: dict[str, np.ndarray]) -> Any:
+            widths.append(feeds["input_ids"].shape[1])
+            return session.run(names, feeds)
+
+    runner.session = Recording()  # type: ignore[assignment]
+    try:
+        got = runner.encode(texts, batch_size=2)
+    finally:
+        runner.session = session
+    ids = runner.tokenizer(texts, truncation=True, max_length=runner.max_seq_length)["input_ids"]
+    lengths = sorted((len(x) for x in ids), reverse=True)
+    assert widths == lengths[::2]  # each batch as wide as its longest member, longest first
+    assert cosines(got, runner.encode(texts, batch_size=len(texts))).min() > 0.9999
