@@ -526,8 +526,9 @@ def write(results: list[dict[str, Any]], args: argparse.Namespace, encoder: Enco
             "torch_threads": torch.get_num_threads(),
             "platform": platform.platform(),
             "cpu_flags": cpu_flags(),
-            "note": "2 CPU cores shared with five other engineers' jobs during the run: "
-            "absolute numbers are noisy; compare rows of one run",
+            "cpus_usable": len(os.sched_getaffinity(0)),
+            "note": f"{len(os.sched_getaffinity(0))} usable CPU core(s), load average "
+            f"{os.getloadavg()[0]:.1f} at the end of the run; compare rows of one run",
         },
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "results": results,

@@ -73,9 +73,11 @@ BACKEND = "qdrant-edge"
 # instead of loaded into RAM when the shard opens. Measured at 100k points: open 0.66-1.0 s →
 # 0.19-0.27 s, filtered search p50 unchanged (lang 1.33 → 1.32 ms, source prefix 5.0 → 2.3 ms).
 INDEX_MEMORY = qe.Memory.Cold
-HNSW_M = 16
+HNSW_M = 16  # Qdrant's default; not swept (each build of 1M points takes ~1 h on one core)
 HNSW_EF_CONSTRUCT = 100
-HNSW_EF = 128
+# Search beam width, by measurement (bench/results/query*.json, unfiltered recall@10 / p50): at 300k
+# ef 128 → 0.974 / 1.7 ms, 256 → 0.996 / 3.0 ms; at 1M 128 → 0.93 / 2.1 ms, 256 → 0.972 / 4.3 ms.
+HNSW_EF = 256
 # Below this many KB of vectors in a segment the engine scans instead of walking the graph.
 FULL_SCAN_KB = 10_000
 RRF_K = 2  # Qdrant server's default, so hybrid ranks match across backends
