@@ -184,15 +184,17 @@ class OnnxRunner:
         self.max_seq_length = max_seq_length
 
     def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        # Tokenized once, then sorted by token count (not characters: a CJK sentence is short in
-        # characters and long in tokens), so each batch is padded to lengths close to its own.
+        # Sorted by characters, longest first. Sorting by token count pads less (1.2x faster here),
+        # but dynamic int8 scales activations per batch, so batch composition moves the vectors:
+        # with token-sorted batches int8 failed the retrieval gate (nDCG@10 -0.95, gate 0.5) that it
+        # passes with these (-0.49). The gate's measurement is what `auto` relies on.
         ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)["input_ids"]
-        order = np.argsort([-len(x) for x in ids], kind="stable")
+        order = np.argsort([-len(t) for t in texts], kind="stable")
         pad = self.tokenizer.pad_token_id or 0
         out: np.ndarray | None = None
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
-            width = len(ids[idx[0]])
+            width = max(len(ids[i]) for i in idx)
             input_ids = np.full((len(idx), width), pad, dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
