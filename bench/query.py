@@ -509,6 +509,7 @@ def write(results: list[dict[str, Any]], args: argparse.Namespace, encoder: Enco
     import torch
 
     name = f"query-{args.tag}" if args.tag else "query"
+    usable = len(os.sched_getaffinity(0))
     report = {
         "benchmark": "search at scale: qdrant-edge (embedded default) vs qdrant-client local mode",
         "model": encoder.identity.describe(),
@@ -526,8 +527,8 @@ def write(results: list[dict[str, Any]], args: argparse.Namespace, encoder: Enco
             "torch_threads": torch.get_num_threads(),
             "platform": platform.platform(),
             "cpu_flags": cpu_flags(),
-            "cpus_usable": len(os.sched_getaffinity(0)),
-            "note": f"{len(os.sched_getaffinity(0))} usable CPU core(s), load average "
+            "cpus_usable": usable,
+            "note": f"{usable} usable CPU core(s), load average "
             f"{os.getloadavg()[0]:.1f} at the end of the run; compare rows of one run",
         },
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
