@@ -68,11 +68,11 @@ META_FILE = "collection.json"
 SHARD_DIR = "shard"
 LOCK_FILE = ".lock"
 BACKEND = "qdrant-edge"
-# HNSW parameters chosen by bench/query.py (recall@10 against exact search, latency).
 # Payload and sparse indexes memory-mapped, read on demand (the OS page cache keeps the hot parts),
 # instead of loaded into RAM when the shard opens. Measured at 100k points: open 0.66-1.0 s →
 # 0.19-0.27 s, filtered search p50 unchanged (lang 1.33 → 1.32 ms, source prefix 5.0 → 2.3 ms).
 INDEX_MEMORY = qe.Memory.Cold
+# HNSW parameters chosen by bench/query.py (recall@10 against exact search, latency).
 HNSW_M = 16  # Qdrant's default; not swept (each build of 1M points takes ~1 h on one core)
 HNSW_EF_CONSTRUCT = 100
 # Search beam width, by measurement (bench/results/query*.json, unfiltered recall@10 / p50): at 300k
