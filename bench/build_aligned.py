@@ -15,14 +15,8 @@ sys.path.insert(0, str(ROOT))
 
 from rosetta.models import build_model  # noqa: E402
 from rosetta.models.aligned import BASE, NAME  # noqa: E402
+from rosetta.models.cpu import isa_flags  # noqa: E402
 from rosetta.settings import Settings  # noqa: E402
-
-
-def cpu_flags() -> list[str]:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            return sorted(f for f in line.split() if f.startswith(("avx2", "avx512", "amx")))
-    return []
 
 
 def main() -> None:
@@ -44,7 +38,7 @@ def main() -> None:
         "model": NAME,
         "runs": runs,
         "identical": runs[0]["sha256"] == runs[1]["sha256"],
-        "cpu_flags": cpu_flags(),
+        "cpu_flags": isa_flags(),
         "note": "shared 2-core machine; base conversion not included",
     }
     (ROOT / "bench/results/build_aligned.json").write_text(json.dumps(result, indent=2) + "\n")

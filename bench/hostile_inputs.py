@@ -29,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "hostile_inputs.json"
 sys.path.insert(0, str(REPO))  # the test file builders: the zoo and this probe build the same bomb
+from rosetta.models.cpu import isa_flags  # noqa: E402
 from tests.indexer.conftest import bomb_docx  # noqa: E402
 
 GOOD = "Die Katze schläft den ganzen Tag auf dem Sofa im Wohnzimmer."
@@ -331,20 +332,6 @@ CASES: list[tuple[str, str, int, Callable[[Path, dict[str, str], Outcome], None]
 ]
 
 
-def cpu_flags() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return sorted(
-                    f
-                    for f in line.split(":", 1)[1].split()
-                    if f in {"avx2", "amx_bf16", "amx_tile"} or f.startswith("avx512")
-                )
-    except OSError:
-        pass
-    return []
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", default=None)
@@ -399,7 +386,7 @@ def main() -> None:
                 "outcomes": [{**asdict(o), "clean": o.clean, "data_lost": o.data_lost} for o in outcomes],
                 "machine": {
                     "cpus": os.cpu_count(),
-                    "cpu_flags": cpu_flags(),
+                    "cpu_flags": isa_flags(),
                     "python": platform.python_version(),
                     "note": "2 CPU cores shared with other jobs; seconds include model loading",
                 },

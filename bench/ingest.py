@@ -38,6 +38,7 @@ VARIANTS = {
     "onnx-fp32": ("onnx", "fp32"),
     "onnx-int8": ("onnx-int8", "fp32"),
 }
+GATE_NAMES = {"torch-fp32": "torch", "onnx-fp32": "onnx"}  # the same variants in quality_gate.py
 QUERIES = [
     "how do plants grow",
     "Wie spät ist es?",
@@ -72,12 +73,6 @@ def build_corpus(
     return folders
 
 
-def cpu_flags() -> list[str]:
-    from rosetta.models.backends import cpu_flags as flags
-
-    return sorted(f for f in flags() if f.startswith(("avx", "amx", "fma")))
-
-
 def query_p50_ms(encoder, repeats: int) -> float:
     """Median latency of encoding one query on one thread (what a search pays)."""
     from rosetta.models.onnx_backend import OnnxRunner
@@ -101,7 +96,7 @@ def query_p50_ms(encoder, repeats: int) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sentences", type=int, default=2400)
+    ap.add_argument("--sentences", type=int, default=9600)
     ap.add_argument("--languages", type=int, default=24)
     ap.add_argument("--per-doc", type=int, default=3)
     ap.add_argument(
@@ -112,7 +107,7 @@ def main() -> int:
     )
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--model", default="multilingual-e5-small")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default="torch-fp32,torch-bf16,onnx-int8")
     ap.add_argument("--query-repeats", type=int, default=60)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
@@ -124,6 +119,7 @@ def main() -> int:
     from rosetta.langid import detect
     from rosetta.models import Encoder
     from rosetta.models.backends import choose_backend
+    from rosetta.models.cpu import isa_flags
     from rosetta.models.precision import resolve_precision
     from rosetta.settings import Settings
     from rosetta.store import open_embedded
@@ -137,8 +133,11 @@ def main() -> int:
         n: Encoder.load(args.model, settings.models_dir, "cpu", VARIANTS[n][1], VARIANTS[n][0]) for n in names
     }
     ref_sha = next(iter(encoders.values())).identity.weights_sha256
-    default = choose_backend("auto", "cpu", "fp32", ref_sha, None)
-    default_name = {"torch": "torch-fp32", "onnx": "onnx-fp32"}.get(default.backend, default.backend)
+    default = choose_backend("auto", "cpu", settings.precision, ref_sha, None)
+    default_name = {
+        "torch": f"torch-{resolve_precision(settings.precision, 'cpu')}",
+        "onnx": "onnx-fp32",
+    }.get(default.backend, default.backend)
     stats = {
         n: {
             "pipeline_s": 0.0,
@@ -204,7 +203,8 @@ def main() -> int:
     for n in names:
         st = stats[n]
         cos = (np.concatenate(vectors[n]) * ref_vectors).sum(axis=1)
-        verdict = gate.get("verdicts", {}).get(f"{VARIANTS[n][0]}->{VARIANTS[n][0]}", {})
+        name = GATE_NAMES.get(n, n)
+        verdict = gate.get("verdicts", {}).get(f"{name}->{name}", {})
         rows[n] = {
             "backend": VARIANTS[n][0],
             "precision": VARIANTS[n][1],
@@ -236,7 +236,7 @@ def main() -> int:
         "batch_size": args.batch_size,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
-        "cpu_flags": cpu_flags(),
+        "cpu_flags": isa_flags(),
         "target_ratio": 0.9,
         "target_speedup": 2.5,
         "python": platform.python_version(),

@@ -9,7 +9,7 @@ is what decides whether a collection written by one backend may be searched with
 
 Gate: Tatoeba and STS17 means within 1.0 point, nDCG@10 within 0.5 point of torch fp32.
 
-    .venv/bin/python bench/quality_gate.py [--backends torch,onnx-int8,onnx] [--passages 150]
+    .venv/bin/python bench/quality_gate.py [--backends torch,torch-bf16,onnx-int8,onnx] [--passages 150]
 """
 
 from __future__ import annotations
@@ -31,6 +31,13 @@ RESULTS = REPO / "bench" / "results" / "quality_gate.json"
 TATOEBA_LANGS = ["deu", "spa", "fra", "ita", "ara", "tur"]
 RETRIEVAL_LANGS = ["deu", "spa", "fra", "ara", "tur", "zho", "hin", "rus"]
 SKIP_LINES = 2000  # the start of each file is what training runs sample first
+# name -> (backend, precision); "torch" (fp32) is the reference every other variant is held to.
+VARIANTS = {
+    "torch": ("torch", "fp32"),
+    "torch-bf16": ("torch", "bf16"),
+    "onnx": ("onnx", "fp32"),
+    "onnx-int8": ("onnx-int8", "fp32"),
+}
 
 
 def retrieval_set(passages_per_lang: int, seed: int = 0) -> dict[str, list]:
@@ -91,7 +98,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from rosetta.models import Encoder
-    from rosetta.models.backends import cpu_flags
+    from rosetta.models.cpu import isa_flags
     from rosetta.settings import Settings
     from training.evaluation import evaluate_encoder
 
@@ -106,12 +113,13 @@ def main() -> int:
         "retrieval_pairs": {},
         "retrieval": {"languages": RETRIEVAL_LANGS, "passages": len(data["xx_passages"])},
         "gate": {"tatoeba_points": 1.0, "sts17_points": 1.0, "ndcg10_points": 0.5},
-        "cpu_flags": sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma", "sse4"))),
+        "cpu_flags": isa_flags(),
         "python": platform.python_version(),
     }
     for backend in backends:
         t0 = time.perf_counter()
-        encoder = Encoder.load(args.model, settings.models_dir, "cpu", "fp32", backend)
+        engine, precision = VARIANTS[backend]
+        encoder = Encoder.load(args.model, settings.models_dir, "cpu", precision, engine)
         tasks = ["tatoeba", "sts17"] if backend in eval_backends else []
         ev = evaluate_encoder(encoder, SHARED / "eval", tasks, TATOEBA_LANGS, batch_size=args.batch_size)
         vectors[backend] = {
@@ -122,6 +130,7 @@ def main() -> int:
         }
         result["backends"][backend] = {
             "identity": encoder.identity.to_dict(),
+            "precision": encoder.precision,
             "seconds": round(time.perf_counter() - t0, 1),
         }
         if tasks:

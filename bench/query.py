@@ -55,6 +55,7 @@ sys.path.insert(0, str(REPO))
 from app.search import Searcher, SearchRequest  # noqa: E402
 from indexer.sparse import sparse_vectors  # noqa: E402
 from rosetta.models import Encoder  # noqa: E402
+from rosetta.models.cpu import isa_flags  # noqa: E402
 from rosetta.settings import Settings  # noqa: E402
 from rosetta.store import (  # noqa: E402
     CollectionOptions,
@@ -413,18 +414,6 @@ def build(
     )
 
 
-def cpu_flags() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return sorted(
-                    {f for f in line.split(":", 1)[1].split() if f.startswith(("avx2", "avx512", "amx"))}
-                )
-    except OSError:
-        pass
-    return []
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10000,100000", help="edge store sizes (comma-separated)")
@@ -526,7 +515,7 @@ def write(results: list[dict[str, Any]], args: argparse.Namespace, encoder: Enco
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "platform": platform.platform(),
-            "cpu_flags": cpu_flags(),
+            "cpu_flags": isa_flags(),
             "cpus_usable": usable,
             "note": f"{usable} usable CPU core(s), load average "
             f"{os.getloadavg()[0]:.1f} at the end of the run; compare rows of one run",

@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 from app.search import robust_location_scale  # noqa: E402
 from rosetta.mining import mine  # noqa: E402
 from rosetta.models import Encoder  # noqa: E402
+from rosetta.models.cpu import isa_flags  # noqa: E402
 from rosetta.settings import Settings  # noqa: E402
 
 LANGS = ("deu", "fra", "jpn", "ara")
@@ -49,16 +50,6 @@ def read_pairs(eval_dir: Path, lang: str) -> list[tuple[str, str]]:
     src = Path(f"{base}.{lang}").read_text(encoding="utf-8").splitlines()
     eng = Path(f"{base}.eng").read_text(encoding="utf-8").splitlines()
     return list(zip(src, eng, strict=True))
-
-
-def cpu_flags() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return sorted(f for f in line.split() if f.startswith(("avx", "amx")))
-    except OSError:
-        pass
-    return []
 
 
 def main() -> None:
@@ -86,7 +77,7 @@ def main() -> None:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": encoder.identity.describe(),
         "machine": platform.machine(),
-        "cpu_flags": cpu_flags(),
+        "cpu_flags": isa_flags(),
         "note": "CPU shared with other jobs; quality numbers are deterministic (seed 0), time is not",
         "seconds": round(time.perf_counter() - t0, 1),
         "calibration": calibration,

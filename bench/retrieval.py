@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from rosetta.models import Encoder  # noqa: E402
+from rosetta.models.cpu import isa_flags  # noqa: E402
 from rosetta.settings import Settings, resolve_device  # noqa: E402
 from training.evaluation.retrieval import (  # noqa: E402
     DEFAULT_DISTRACTORS,
@@ -30,17 +31,6 @@ from training.evaluation.retrieval import (  # noqa: E402
     markdown,
 )
 from training.language_vectors import CachedEmbedder  # noqa: E402
-
-
-def cpu_flags() -> list[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = next(
-        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []
-    )
-    return sorted(f for f in flags if f == "avx2" or f.startswith(("avx512", "amx")))
 
 
 def main() -> None:
@@ -70,7 +60,7 @@ def main() -> None:
             "model": encoder.identity.to_dict(),
             "precision": encoder.precision,
             "seconds": round(time.perf_counter() - started, 1),
-            "cpu_flags": cpu_flags(),
+            "cpu_flags": isa_flags(),
             "machine": f"{platform.machine()}, {platform.processor() or '?'}; shared by several jobs",
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
         }

@@ -20,7 +20,7 @@ import os
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,7 +67,9 @@ PIPELINE_VERSION = "1"
 # Flushing whenever the queue was merely empty for an instant made groups of one batch, which
 # cannot be sorted by length (1.78 padded tokens per real token on a mixed-language corpus).
 IDLE_FLUSH_S = 0.05
-LANG_SAMPLE_CHARS = 1000  # langdetect converges long before this; longer text only costs time
+# How far the reader may run ahead of the encoder, in groups of chunks. A bound in files (64)
+# starved the encoder on corpora of small files: a group of 256 chunks waited for the reader.
+READ_AHEAD_GROUPS = 2
 ProgressCallback = Callable[[IngestProgress], None]
 OPTIMIZING = "building the search index"  # IngestProgress.current while the store optimizes
 
@@ -138,6 +140,7 @@ class _ChunkWork:
     text: str
     payload: dict[str, Any]
     sparse: SparseVector
+    n_tokens: int
 
 
 @dataclass
@@ -389,7 +392,7 @@ class Index:
     # ---- the three stages: read (a thread), embed (this thread), write (a thread) ----------------
     def _run(self, plan: _Plan, report: IngestReport, progress: ProgressCallback | None) -> list[_FileWork]:
         stop = threading.Event()
-        prepared: queue.Queue[Any] = queue.Queue(maxsize=64)
+        prepared = _ReadAhead(self.group_size * READ_AHEAD_GROUPS)
         stage = _EmbedStage(self, len(plan.sources), prepared, progress)
         reader = threading.Thread(
             target=self._prepare_all, name="rosetta-reader", daemon=True, args=(plan, prepared, stop)
@@ -422,22 +425,18 @@ class Index:
         stage.tick(force=True)
         return stage.works
 
-    def _prepare_all(self, plan: _Plan, out: queue.Queue[Any], stop: threading.Event) -> None:
+    def _prepare_all(self, plan: _Plan, out: _ReadAhead, stop: threading.Event) -> None:
         claimed: dict[str, SourceFile] = {}  # doc id → the input that produced it in this run
         try:
             for src in plan.sources:
                 if stop.is_set():
                     return
                 work = self._prepare(src, plan, claimed)
-                while not stop.is_set():
-                    try:
-                        out.put(work, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-            out.put(_DONE)
+                if not out.put(work, len(work.chunks), stop):
+                    return
+            out.put(_DONE, 0, stop)
         except BaseException as exc:  # a bug here must surface in the caller, not hang it
-            out.put(_Failure(exc))
+            out.put(_Failure(exc), 0, stop)
 
     def _prepare(self, src: SourceFile, plan: _Plan, claimed: dict[str, SourceFile]) -> _FileWork:
         state, options = plan.state, plan.options
@@ -486,7 +485,7 @@ class Index:
             chunks = self.chunker.split(doc.text, doc.pages)
             if not chunks:
                 continue
-            langs = [detect(c.text[:LANG_SAMPLE_CHARS]) for c in chunks]
+            langs = [detect(c.text) for c in chunks]
             doc_lang = majority(langs)
             sparse = sparse_vectors(self.tokenizer, [c.text for c in chunks])
             for chunk, lang, sp in zip(chunks, langs, sparse, strict=True):
@@ -514,7 +513,9 @@ class Index:
                 if chunk.page_end is not None and chunk.page_end != chunk.page:
                     payload["page_end"] = chunk.page_end
                 work.chunks.append(
-                    _ChunkWork(chunk_id(doc.doc_id, chunk.index, doc_hash), chunk.text, payload, sp)
+                    _ChunkWork(
+                        chunk_id(doc.doc_id, chunk.index, doc_hash), chunk.text, payload, sp, chunk.n_tokens
+                    )
                 )
             work.docs_embedded += 1
         # Rows (documents) that disappeared from a table that is still there.
@@ -554,6 +555,39 @@ class Index:
             errors.append(exc)
 
 
+class _ReadAhead:
+    """The reader's output queue, bounded by the chunks it holds rather than by files: the reader
+    may run `limit` chunks ahead of the encoder; one file larger than that still passes alone."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.items: deque[tuple[Any, int]] = deque()
+        self.chunks = 0
+        self.cond = threading.Condition()
+
+    def put(self, item: Any, chunks: int, stop: threading.Event) -> bool:
+        """Queue `item` once there is room; False if the run was stopped meanwhile."""
+        with self.cond:
+            while self.items and self.chunks + chunks > self.limit:
+                if stop.is_set():
+                    return False
+                self.cond.wait(timeout=0.2)
+            self.items.append((item, chunks))
+            self.chunks += chunks
+            self.cond.notify_all()
+        return True
+
+    def get(self, timeout: float) -> Any:
+        """The next item; raises queue.Empty after `timeout` seconds without one."""
+        with self.cond:
+            if not self.items and not self.cond.wait_for(lambda: bool(self.items), timeout=timeout):
+                raise queue.Empty
+            item, chunks = self.items.popleft()
+            self.chunks -= chunks
+            self.cond.notify_all()
+        return item
+
+
 @dataclass
 class _Plan:
     """What one `add` run works from: the input files, what the store holds, the options."""
@@ -570,7 +604,7 @@ class _EmbedStage:
     points to delete) once all of its chunks are queued; reports progress as it goes."""
 
     def __init__(
-        self, index: Index, files: int, prepared: queue.Queue[Any], progress: ProgressCallback | None
+        self, index: Index, files: int, prepared: _ReadAhead, progress: ProgressCallback | None
     ) -> None:
         self.index = index
         self.files = files
@@ -621,16 +655,20 @@ class _EmbedStage:
             yield item
 
     def take(self, work: _FileWork) -> None:
-        group_size = self.index.group_size
         self.works.append(work)
         self.current = work.src.name
         self.buffer.extend(work.chunks)
         self.queued += len(work.chunks)
         self.pending.append((self.queued, work))
         self.tick(force=True)  # per file read: the count moves before any embedding
-        while len(self.buffer) >= group_size:
-            self.flush(group_size)
+        while len(self.buffer) >= (size := self._group_size()):
+            self.flush(size)
         self._release_finished()  # files with nothing to embed are finished at once (in stream order)
+
+    def _group_size(self) -> int:
+        # The first group is small so the encoder starts after 2 batches have been read, not 8.
+        index = self.index
+        return index.group_size if self.flushed else min(index.group_size, 2 * index.batch_size)
 
     def flush(self, n: int) -> None:
         """Embed the first `n` buffered chunks and queue their points."""
@@ -638,9 +676,13 @@ class _EmbedStage:
         group, self.buffer = self.buffer[:n], self.buffer[n:]
         vectors: list[Any] = [None] * len(group)
         # Batch by batch, so progress moves while a large group is being embedded; longest first
-        # across the whole group, in the order one encoder call sorts (the batches the int8 quality
-        # gate measured; see OnnxRunner.encode).
-        order = sorted(range(len(group)), key=lambda i: -len(group[i].text))
+        # across the whole group, by tokens (least padding). An encoder whose vectors depend on
+        # their batch (dynamic int8) gets the order one encoder call sorts in, by characters: the
+        # batches its quality gate measured (see OnnxRunner.encode).
+        if index.encoder.batch_invariant:
+            order = sorted(range(len(group)), key=lambda i: -group[i].n_tokens)
+        else:
+            order = sorted(range(len(group)), key=lambda i: -len(group[i].text))
         for start in range(0, len(order), index.batch_size):
             idx = order[start : start + index.batch_size]
             out = index.encoder.encode_documents([group[i].text for i in idx], batch_size=index.batch_size)

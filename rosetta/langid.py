@@ -3,36 +3,46 @@ for short search queries (`detect_query`)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import langcodes
-from langdetect import DetectorFactory, LangDetectException, detect_langs
+from langdetect import LangDetectException
+from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 
 UNDETERMINED = "und"
 MIN_LETTERS = 3
 MIN_PROBABILITY = 0.70
 # langdetect says zh-cn / zh-tw; store plain ISO 639-1.
 _ISO_FIX = {"zh-cn": "zh", "zh-tw": "zh"}
-_lock = threading.Lock()
+# Passages: langdetect on the first 500 characters (1,000 before) with 3 sampling trials (7 before).
+# On 2,088 texts in 58 languages (1, 3 and 8 sentences) accuracy moved 92.5/98.0/99.9 →
+# 90.9/97.3/99.1 % with fewer wrong answers (5.3 → 4.6 % on single sentences; the rest is `und`),
+# at 0.96 instead of 1.75 ms a text: the reader's language id beside a fast encoder was what held
+# the ingest pipeline back.
+PASSAGE_SAMPLE_CHARS = 500
+PASSAGE_TRIALS = 3
 
 
-def language_probs(text: str) -> dict[str, float]:
-    """ISO 639-1 code → probability (langdetect), best first; empty for text with too few letters."""
+def language_probs(text: str, trials: int = 7, max_chars: int = 10_000) -> dict[str, float]:
+    """ISO 639-1 code → probability (langdetect), best first; empty for text with too few letters.
+
+    `trials` and `max_chars` are langdetect's sampling trials and text bound (its defaults)."""
     if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
         return {}
-    # langdetect's sampling is random; a fixed seed per call makes results reproducible.
-    with _lock:
-        DetectorFactory.seed = 0
-        try:
-            candidates = detect_langs(text)
-        except LangDetectException:
-            return {}
+    detector = _factory().create()
+    detector.n_trial = trials
+    detector.set_max_text_length(max_chars)
+    try:
+        detector.append(text)
+        candidates = detector.get_probabilities()
+    except LangDetectException:
+        return {}
     probs: dict[str, float] = {}
     for c in candidates:
         code = _ISO_FIX.get(c.lang, c.lang)
@@ -40,9 +50,18 @@ def language_probs(text: str) -> dict[str, float]:
     return probs
 
 
+@functools.cache
+def _factory() -> DetectorFactory:
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    # langdetect's sampling is random; a fixed seed per detector makes results reproducible.
+    factory.set_seed(0)
+    return factory
+
+
 def detect(text: str, min_probability: float = MIN_PROBABILITY) -> str:
-    """ISO 639-1 code of `text`, or `und` for text too short or ambiguous to tell."""
-    probs = language_probs(text)
+    """ISO 639-1 code of a passage, or `und` for text too short or ambiguous to tell."""
+    probs = language_probs(text, PASSAGE_TRIALS, PASSAGE_SAMPLE_CHARS)
     if not probs:
         return UNDETERMINED
     best = max(probs, key=probs.__getitem__)

@@ -36,10 +36,8 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     device: str = Field("auto", description="auto (cuda if available, else cpu), cpu, cuda, mps.")
     batch_size: int = Field(32, ge=1)
-    # fp32 by default: bf16 doubles ingest speed on AVX512-BF16 CPUs, but the pipeline's own work
-    # (chunking, language id, upserts) then weighs more (bench/results/ingest_bf16.json); opt in.
     precision: Precision = Field(
-        "fp32", description="Encoding precision: auto = bf16 where the CPU/GPU computes it natively."
+        "auto", description="Encoding precision: auto = bf16 where the CPU/GPU computes it natively."
     )
     encoder_backend: Backend = Field(
         "auto", description="torch, onnx, onnx-int8; auto = fastest that passes the quality gate here."

@@ -1,17 +1,19 @@
-"""Which engine computes the vectors: torch, or ONNX Runtime (fp32 or int8), and why.
+"""Which engine computes the vectors: torch (fp32 or bf16), or ONNX Runtime (fp32 or int8), and why.
 
-`auto` is a rule derived from bench/ingest.py and bench/quality_gate.py (results in bench/results/):
-int8 ONNX Runtime is the fastest CPU backend measured (AVX512-VNNI/AMX and AVX2 alike) and is chosen
-only for weights whose int8 vectors passed the quality gate; everything else stays on torch.
+`auto` is a rule derived from bench/ingest.py, bench/encoder_isa.py and bench/quality_gate.py
+(results in bench/results/), with `ROSETTA_PRECISION=auto` (the default):
+- a CPU with AMX: torch bf16, the fastest measured there (encoder 2.6x fp32), vectors within
+  cosine 0.9999 of fp32 (the same vectors as far as collections go), for any weights;
+- any other CPU with AVX2 (or ARM dot product): ONNX Runtime int8, for weights whose int8 vectors
+  passed the quality gate; there bf16 is slower than fp32 (0.68x with AVX512-BF16, 0.19x AVX2);
+- everything else (GPUs, unmeasured weights, no onnxruntime): torch.
 """
 
 from __future__ import annotations
 
-import functools
-import platform
 from dataclasses import dataclass
-from pathlib import Path
 
+from rosetta.models.cpu import bf16_fast_here, int8_fast_here
 from rosetta.settings import Backend
 
 __all__ = ["Backend", "BackendChoice", "backends_compatible", "choose_backend"]
@@ -44,28 +46,6 @@ def backends_compatible(weights_sha256: str, stored: str, incoming: str) -> bool
     return stored == "onnx-int8" and incoming in fp32 and weights_sha256 in INT8_GATE_PASSED
 
 
-@functools.cache
-def cpu_flags() -> frozenset[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def int8_fast_here() -> bool:
-    """Integer dot products ORT's int8 kernels need: AVX2 (x86) or the ARMv8.2 dot-product extension."""
-    flags = cpu_flags()
-    machine = platform.machine().lower()
-    if machine in {"x86_64", "amd64"}:
-        return "avx2" in flags
-    if machine in {"aarch64", "arm64"}:
-        return "asimddp" in flags or machine == "arm64"  # Apple silicon reports no cpuinfo
-    return False
-
-
 def choose_backend(
     requested: str, device: str, precision: str, weights_sha256: str, unsupported: str | None
 ) -> BackendChoice:
@@ -91,7 +71,11 @@ def choose_backend(
         return BackendChoice(requested, "set by ROSETTA_ENCODER_BACKEND")
     if device.split(":")[0] != "cpu":
         return BackendChoice("torch", f"device {device}: torch in {precision} with length-sorted batches")
-    if precision != "fp32":
+    if precision == "auto" and bf16_fast_here():
+        return BackendChoice(
+            "torch", "this CPU has AMX: torch bf16 is the fastest measured (2.6x fp32, same vectors)"
+        )
+    if precision not in ("auto", "fp32"):
         return BackendChoice("torch", f"ROSETTA_PRECISION={precision} is a torch setting")
     if weights_sha256 not in INT8_GATE_PASSED:
         return BackendChoice("torch", "int8 quality not measured for these weights")

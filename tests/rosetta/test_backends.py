@@ -144,6 +144,25 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_auto_rule_with_auto_precision(monkeypatch: pytest.MonkeyPatch, native_bf16: bool) -> None:
+    from rosetta.models import backends
+
+    # A fake: the CPU's instructions cannot be switched for real (bench/encoder_isa.py caps them).
+    monkeypatch.setattr(backends, "bf16_fast_here", lambda: native_bf16)
+    choice = choose_backend("auto", "cpu", "auto", E5_SHA, None)
+    if native_bf16:
+        assert choice.backend == "torch" and "bf16" in choice.reason
+        # bf16 does not depend on the int8 gate: any weights get it.
+        assert choose_backend("auto", "cpu", "auto", "f" * 64, None).backend == "torch"
+    else:
+        assert choice.backend == ("onnx-int8" if int8_fast_here() else "torch")
+    # An explicit fp32 keeps the int8 path (and torch fp32 with ROSETTA_ENCODER_BACKEND=torch).
+    assert choose_backend("auto", "cpu", "fp32", E5_SHA, None).backend == (
+        "onnx-int8" if int8_fast_here() else "torch"
+    )
+
+
 def test_auto_rule() -> None:
     choice = choose_backend("auto", "cpu", "fp32", E5_SHA, None)
     assert choice.backend == ("onnx-int8" if int8_fast_here() else "torch")
@@ -177,6 +196,7 @@ def test_models_list_shows_the_choice(models_dir: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setenv("ROSETTA_CACHE_DIR", str(models_dir))
     monkeypatch.setenv("ROSETTA_ENCODER_BACKEND", "auto")
+    monkeypatch.setenv("ROSETTA_PRECISION", "fp32")
     result = CliRunner().invoke(app, ["models", "list", "--json"])
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert rows["multilingual-e5-small"]["backend"] == ("onnx-int8" if int8_fast_here() else "torch")

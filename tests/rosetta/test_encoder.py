@@ -108,12 +108,11 @@ def test_from_settings_loads_what_the_settings_name(models_dir: Path) -> None:
 
 @pytest.mark.parametrize(("native_bf16", "expected"), [(True, "bf16"), (False, "fp32")])
 def test_auto_precision_on_cpu(monkeypatch, native_bf16: bool, expected: str) -> None:
-    import torch
-
+    from rosetta.models import precision
     from rosetta.models.precision import resolve_precision
 
     # A fake: the CPU's bf16 support cannot be switched for real.
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16)
+    monkeypatch.setattr(precision, "bf16_fast_here", lambda: native_bf16)
     assert resolve_precision("auto", "cpu") == expected
     assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
 

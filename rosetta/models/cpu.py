@@ -1,0 +1,46 @@
+"""What this CPU computes natively, read from /proc/cpuinfo: the facts the encoder's defaults are
+chosen by, and what every benchmark result records (machines of this project differ: AVX2 only,
+AVX512, AVX512 with BF16 and AMX)."""
+
+from __future__ import annotations
+
+import functools
+import platform
+from pathlib import Path
+
+_X86 = {"x86_64", "amd64"}
+_ARM = {"aarch64", "arm64"}
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def isa_flags() -> list[str]:
+    """The vector-instruction flags (AVX*, AMX, FMA; ARM's dot product and BF16) a result records."""
+    return sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma", "asimddp", "bf16")))
+
+
+def int8_fast_here() -> bool:
+    """Integer dot products ONNX Runtime's int8 kernels need: AVX2 (x86) or ARMv8.2 dot product."""
+    machine = platform.machine().lower()
+    if machine in _X86:
+        return "avx2" in cpu_flags()
+    if machine in _ARM:
+        return "asimddp" in cpu_flags() or machine == "arm64"  # Apple silicon reports no cpuinfo
+    return False
+
+
+def bf16_fast_here() -> bool:
+    """Is bf16 encoding faster than fp32 on this CPU? Measured (bench/results/encoder_isa.json,
+    torch bf16 / fp32 encoder throughput with the ISA capped): AMX 2.63x, AVX512-BF16 without
+    AMX 0.68x, AVX512 0.29x, AVX2 0.19x. So x86 CPUs with AMX only; not torch's own check, which
+    accepts any AVX512 CPU. ARM's BF16 extension is unmeasured: not chosen."""
+    return platform.machine().lower() in _X86 and "amx_bf16" in cpu_flags()

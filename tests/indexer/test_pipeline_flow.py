@@ -1,0 +1,85 @@
+"""How the pipeline feeds the encoder: the reader's read-ahead bound, an early first group, and
+batches in token order (least padding) for encoders whose vectors do not depend on their batch."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from indexer.pipeline import Index, _ReadAhead
+
+
+def test_read_ahead_is_bounded_by_chunks_not_files() -> None:
+    ahead = _ReadAhead(limit=10)
+    stop = threading.Event()
+    assert ahead.put("a", 6, stop)
+    # A second file that would pass the bound waits until the first is taken.
+    waiting = threading.Thread(target=ahead.put, args=("b", 6, stop))
+    waiting.start()
+    time.sleep(0.3)
+    assert waiting.is_alive() and ahead.chunks == 6
+    assert ahead.get(timeout=1) == "a"
+    waiting.join(timeout=2)
+    assert not waiting.is_alive() and ahead.get(timeout=1) == "b"
+    # Many small files fill up to the bound (a bound in files would stop at a count of files)...
+    for i in range(10):
+        assert ahead.put(i, 1, stop)
+    assert ahead.chunks == 10
+    assert [ahead.get(timeout=1) for _ in range(10)] == list(range(10))
+    # ...and one file larger than the bound still passes, alone.
+    assert ahead.put("big", 50, stop)
+    assert ahead.get(timeout=1) == "big"
+    with pytest.raises(queue.Empty):
+        ahead.get(timeout=0.05)
+
+
+def test_a_stopped_run_releases_a_waiting_reader() -> None:
+    ahead = _ReadAhead(limit=1)
+    stop = threading.Event()
+    ahead.put("a", 1, stop)
+    result: list[bool] = []
+    waiting = threading.Thread(target=lambda: result.append(ahead.put("b", 1, stop)))
+    waiting.start()
+    stop.set()
+    waiting.join(timeout=2)
+    assert result == [False]
+
+
+def test_first_group_is_small_and_batches_go_by_tokens(
+    store, collection, encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    # Short in characters but long in tokens (Japanese), and the reverse (plain English): sorting by
+    # characters would put the English first.
+    ja = "東京都立図書館の開館時間は平日午前九時から午後八時までです。"
+    for i in range(24):
+        (docs / f"ja{i:02d}.txt").write_text(ja * (1 + i % 3))
+        en = f"The library opens at nine and closes at eight, file {i}. "
+        (docs / f"en{i:02d}.txt").write_text(en * (1 + i % 2))
+    batches: list[list[str]] = []
+    real = encoder.encode_documents
+
+    def recording(texts, *args, **kwargs):  # the real encoder, its calls recorded
+        batches.append(list(texts))
+        return real(texts, *args, **kwargs)
+
+    monkeypatch.setattr(encoder, "encode_documents", recording)
+    events = []
+    index = Index(store, encoder, collection, batch_size=4)
+    assert encoder.batch_invariant and index.group_size == 32
+    report = index.add([str(docs)], progress=events.append)
+    assert report.chunks_added == 48
+
+    # The encoder started once 2 batches were read, not a whole group of 8.
+    first = next(e for e in events if e.chunks_done > 0)
+    assert first.chunks_queued == 8
+    # The first full group (calls 3-10) runs longest first by tokens, across its batches.
+    group = [t for batch in batches[2:10] for t in batch]
+    tokens = [encoder.count_tokens(t) for t in group]
+    assert tokens == sorted(tokens, reverse=True)
+    assert [len(t) for t in group] != sorted((len(t) for t in group), reverse=True)
