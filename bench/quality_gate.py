@@ -80,7 +80,7 @@ def main() -> int:
     ap.add_argument("--backends", default="torch,onnx-int8,onnx")
     ap.add_argument("--passages", type=int, default=150, help="passages per language")
     ap.add_argument("--model", default="multilingual-e5-small")
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=32, help="as ingest batches (ROSETTA_BATCH_SIZE)")
     ap.add_argument(
         "--eval-backends",
         default=None,

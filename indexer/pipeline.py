@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from collections import defaultdict, deque
@@ -70,6 +71,10 @@ IDLE_FLUSH_S = 0.05
 # How far the reader may run ahead of the encoder, in groups of chunks. A bound in files (64)
 # starved the encoder on corpora of small files: a group of 256 chunks waited for the reader.
 READ_AHEAD_GROUPS = 2
+# The encoder thread needs the GIL back between torch ops; while the reader runs Python (language
+# id), it waited up to Python's 5 ms switch interval each time. 1 ms during a run: pipeline/encoder
+# ratio 0.879 → 0.915 with the bf16 encoder (3 adds of ~1,100 chunks, side by side).
+GIL_SWITCH_S = 0.001
 ProgressCallback = Callable[[IngestProgress], None]
 OPTIMIZING = "building the search index"  # IngestProgress.current while the store optimizes
 
@@ -405,6 +410,8 @@ class Index:
         )
         reader.start()
         writer.start()
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, GIL_SWITCH_S))
         try:
             stage.tick(force=True)
             for work in stage.prepared_files():
@@ -417,6 +424,7 @@ class Index:
             writer.join(timeout=30)
             raise
         finally:
+            sys.setswitchinterval(switch)
             stop.set()
             reader.join(timeout=5)
         report.chunks_added += stage.counters["written"]

@@ -178,6 +178,18 @@ def test_auto_rule() -> None:
         choose_backend("onnx", "cpu", "fp32", E5_SHA, "only mean pooling")
 
 
+def test_auto_encodes_queries_on_onnx_fp32(build_root: Path, reference: Encoder) -> None:
+    """Under `auto`, queries run on ONNX Runtime fp32 (the torch fp32 vectors, fastest for one text)
+    whatever computes the passages; an explicit backend computes both (the reference stays exact)."""
+    auto = Encoder.load(MODEL, build_root, "cpu", "auto", "auto")
+    assert auto.query_onnx is not None and auto._query_runner is None  # built on the first query
+    got = auto.encode_queries(TEXTS, batch_size=2)
+    assert np.min(cosines(got, reference.encode_queries(TEXTS, batch_size=2))) > 0.9999
+    assert auto._query_runner is not None and (auto.query_onnx / "model.onnx").exists()
+    assert Encoder.load(MODEL, build_root, "cpu", "fp32", "torch").query_onnx is None
+    assert reference.query_onnx is None
+
+
 def test_unexportable_model_is_a_clear_error(tmp_path: Path, reference: Encoder) -> None:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling
@@ -188,7 +200,8 @@ def test_unexportable_model_is_a_clear_error(tmp_path: Path, reference: Encoder)
     model.save(str(folder))
     with pytest.raises(ModelNotFoundError, match="mean pooling"):
         Encoder.load(str(folder), tmp_path, "cpu", "fp32", "onnx")
-    assert Encoder.load(str(folder), tmp_path, "cpu", "fp32", "auto").identity.backend == "torch"
+    auto = Encoder.load(str(folder), tmp_path, "cpu", "fp32", "auto")
+    assert auto.identity.backend == "torch" and auto.query_onnx is None  # queries stay on torch too
 
 
 def test_models_list_shows_the_choice(models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -203,6 +216,12 @@ def test_models_list_shows_the_choice(models_dir: Path, monkeypatch: pytest.Monk
     assert rows["multilingual-e5-small"]["backend_reason"]
     assert rows["all-MiniLM-L6-v2"]["backend"] == "torch"
     assert "not measured" in rows["all-MiniLM-L6-v2"]["backend_reason"]
+    # The default precision (auto): bf16 passages where the CPU has AMX; queries on ONNX fp32.
+    monkeypatch.delenv("ROSETTA_PRECISION")
+    result = CliRunner().invoke(app, ["models", "list", "--json"])
+    row = {r["name"]: r for r in json.loads(result.output)}["multilingual-e5-small"]
+    assert row["backend"] == choose_backend("auto", "cpu", "auto", E5_SHA, None).backend
+    assert "queries: ONNX Runtime fp32" in row["backend_reason"]
 
 
 def test_auto_follows_the_backend_that_wrote_a_collection(onnx_int8: Encoder, tmp_path: Path) -> None:
