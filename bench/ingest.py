@@ -224,6 +224,10 @@ def main() -> int:
             "query_p50_ms_1thread": round(query_p50_ms(encoders[n], args.query_repeats), 1),
             "cosine_to_torch_fp32": {"mean": round(float(cos.mean()), 4), "min": round(float(cos.min()), 4)},
             "quality_delta": {k: v for k, v in verdict.items() if k.endswith("delta")} or None,
+            # What `auto` searches with: fp32 queries on this variant's passages.
+            "fp32_queries_ndcg10_delta": gate.get("verdicts", {})
+            .get(f"torch->{name}", {})
+            .get("ndcg10_delta"),
             "files_failed": st["failed"],
         }
     result = {

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+from rosetta.models.cpu import isa_flags
 from training.evaluation.published import comparison_rows
 
 # Published models worth a column in the tables (the rest stay in the JSON file they come from).
@@ -50,9 +52,17 @@ def build_report(
             if k in train_meta
         },
     }
+    report["machine"] = machine()
     if extra:
         report.update(extra)
     return report
+
+
+def machine() -> dict[str, Any]:
+    """Where a run happened: speed and bf16 numbers differ between AVX2, AVX512 and AMX machines."""
+    import torch
+
+    return {"cpu_flags": isa_flags(), "cpus": os.cpu_count(), "threads": torch.get_num_threads()}
 
 
 # Reimers & Gurevych 2020 (the recipe this module implements), STSb-multi Spearman ×100 before and

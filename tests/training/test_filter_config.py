@@ -60,6 +60,8 @@ def test_filter_option_drops_noise_before_training_and_reports_it(
     meta = {"config": cfg.to_jsonable(), "pairs_per_second": 0.0, "total_seconds": 0.0, "data": summary}
     report = build_report(meta, None, None, None)
     assert report["run"]["data"]["deu"]["filter"]["wrong_lang_translation"] == 1
+    # Every report says which CPU it ran on (speed and bf16 differ between AVX2, AVX512 and AMX).
+    assert report["machine"]["cpus"] >= 1 and isinstance(report["machine"]["cpu_flags"], list)
     md = render_markdown(report, {}, "Training report")
     assert "### Filter (model `student base`, margin ≥ 1.0" in md
     assert f"| deu | {deu['read']} | {deu['kept']} | {deu['dropped']} |" in md
