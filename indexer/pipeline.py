@@ -410,8 +410,7 @@ class Index:
         )
         reader.start()
         writer.start()
-        switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch, GIL_SWITCH_S))
+        _short_gil_switch(True)
         try:
             stage.tick(force=True)
             for work in stage.prepared_files():
@@ -424,7 +423,7 @@ class Index:
             writer.join(timeout=30)
             raise
         finally:
-            sys.setswitchinterval(switch)
+            _short_gil_switch(False)
             stop.set()
             reader.join(timeout=5)
         report.chunks_added += stage.counters["written"]
@@ -734,6 +733,27 @@ class _EmbedStage:
             self.tick()
         if self.writer_errors:
             raise self.writer_errors[0]
+
+
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.005
+
+
+def _short_gil_switch(enter: bool) -> None:
+    """GIL_SWITCH_S while any run is going on (runs in several threads, e.g. two uploads in the UI,
+    share it); Python's own interval again when the last one ends."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if enter:
+            if _switch_users == 0:
+                _switch_saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(_switch_saved, GIL_SWITCH_S))
+            _switch_users += 1
+        else:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
 
 
 def _held_by_other(prior: _DocState, src: SourceFile) -> bool:

@@ -4,13 +4,14 @@ batches in token order (least padding) for encoders whose vectors do not depend 
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from indexer.pipeline import Index, _ReadAhead
+from indexer.pipeline import GIL_SWITCH_S, Index, _ReadAhead
 
 
 def test_read_ahead_is_bounded_by_chunks_not_files() -> None:
@@ -69,11 +70,19 @@ def test_first_group_is_small_and_batches_go_by_tokens(
         return real(texts, *args, **kwargs)
 
     monkeypatch.setattr(encoder, "encode_documents", recording)
-    events = []
+    events, switch = [], []
+
+    def progress(event) -> None:
+        events.append(event)
+        switch.append(sys.getswitchinterval())
+
+    before = sys.getswitchinterval()
     index = Index(store, encoder, collection, batch_size=4)
     assert encoder.batch_invariant and index.group_size == 32
-    report = index.add([str(docs)], progress=events.append)
+    report = index.add([str(docs)], progress=progress)
     assert report.chunks_added == 48
+    # The encoder gets the GIL back sooner while the reader runs Python; afterwards, as it was.
+    assert min(switch) == GIL_SWITCH_S < before == sys.getswitchinterval()
 
     # The encoder started once 2 batches were read, not a whole group of 8.
     first = next(e for e in events if e.chunks_done > 0)
