@@ -110,7 +110,7 @@ def search_command(
                 f"(rosetta index PATH, or rosetta demo){hint}"
             )
         _note_absent_languages(store, name, [*request.langs, *request.exclude_langs])
-        encoder = load_encoder(settings)
+        encoder = load_encoder(settings, queries=True)
         result = Searcher(encoder, store, name).search(request)
     except (SearchError, StoreError) as exc:
         raise fail(str(exc)) from None

@@ -124,7 +124,7 @@ def encode(
 ) -> None:
     """Embed TEXTs and print their dimension and pairwise cosine matrix."""
     settings = get_settings()
-    encoder = load_encoder(settings, model)
+    encoder = load_encoder(settings, model, queries=query)
     vectors = encoder.encode_queries(texts) if query else encoder.encode_documents(texts)
     cosine = np.round(vectors @ vectors.T, 4)
     if json_out:

@@ -41,14 +41,22 @@ def show(json_out: bool, data: Any, pretty: Callable[[], None]) -> None:
 
 
 def load_encoder(
-    settings: Settings, model: str | None = None, precision: str | None = None, backend: Backend | None = None
+    settings: Settings,
+    model: str | None = None,
+    precision: str | None = None,
+    backend: Backend | None = None,
+    queries: bool = False,
 ) -> Encoder:
-    """Load the configured (or given) model, turning lookup failures into clean CLI errors."""
+    """Load the configured (or given) model, turning lookup failures into clean CLI errors; with
+    `queries`, its query engine too (so its one-time build happens under the spinner)."""
     reference = model or settings.model
     try:
-        # The first ONNX use exports and quantizes the model: a minute or two, once per user.
+        # The first ONNX use exports (and quantizes) the model: a minute or two, once per user.
         with err.status(f"Loading model {reference} (first use of an ONNX backend builds it)…"):
-            return Encoder.from_settings(settings, model=model, precision=precision, backend=backend)
+            encoder = Encoder.from_settings(settings, model=model, precision=precision, backend=backend)
+            if queries:
+                encoder.prepare_queries()
+            return encoder
     except ModelNotFoundError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:

@@ -133,14 +133,16 @@ class Encoder:
 
         Collections built before a faster backend became the default (torch fp32) would otherwise
         refuse the new default's int8 queries and passages; under `auto` the collection's own
-        backend is used for it instead. A backend set explicitly is kept (and refused if it does
-        not fit, naming both).
+        backend is used for its passages instead (an int8 collection made by an earlier `auto` gets
+        int8 passages, not bf16 ones), and queries stay on the fp32 engine where that is measured
+        compatible. A backend set explicitly is kept (and refused if it does not fit, naming both).
         """
+        fp32 = {"torch", "onnx"}
         if (
             self.requested != "auto"
             or stored.weights_sha256 != self.identity.weights_sha256
             or stored.backend == self.identity.backend
-            or stored.same_vectors_as(self.identity)
+            or {stored.backend, self.identity.backend} <= fp32
         ):
             return self
         base = replace(self.identity, backend="torch", quantization="none")
@@ -155,7 +157,9 @@ class Encoder:
             requested="auto",
         )
         if backends_compatible(stored.weights_sha256, stored.backend, "onnx"):
-            encoder.query_onnx = self.query_onnx  # fp32 queries, where measured compatible
+            # fp32 queries, where measured compatible: the same engine (same weights, same file)
+            encoder.query_onnx = self.query_onnx
+            encoder._query_runner = self._query_runner
         return encoder
 
     @classmethod
@@ -296,6 +300,12 @@ class Encoder:
         161 ... got 165"). Made once per encoder: cloning the XLM-R vocabulary takes a second or two.
         """
         return _clone_tokenizer(self.tokenizer)
+
+    def prepare_queries(self) -> None:
+        """Build (first use: export, about a minute once per user and weights) and load the query
+        engine now rather than on the first query."""
+        if self.query_onnx is not None:
+            self._query_engine()
 
     def _query_engine(self) -> Any:
         """The fp32 ONNX runner for queries, exported on first use (once per user and weights); if it

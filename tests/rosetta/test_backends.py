@@ -269,6 +269,47 @@ def test_auto_follows_the_backend_that_wrote_a_collection(onnx_int8: Encoder, tm
         store.close()
 
 
+def test_auto_searches_int8_passages_with_fp32_queries(
+    onnx_int8: Encoder, onnx_fp32: Encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An int8 collection under `auto` (which chose torch for passages here): its passages are
+    extended with int8, its queries run on the fp32 engine, the same engine object as before."""
+    from app.search import Searcher, SearchRequest
+    from indexer.pipeline import Index
+    from rosetta.models import backends
+    from rosetta.store import open_embedded
+
+    # INT8_GATE_PASSED is measured data (for mE5); the small English model stands in for gated
+    # weights so the test needs no minute-long int8 export of mE5.
+    monkeypatch.setitem(backends.INT8_GATE_PASSED, onnx_int8.identity.weights_sha256, MODEL)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cat.txt").write_text("The cat sleeps on the warm windowsill all afternoon.")
+    (docs / "tax.txt").write_text("Quarterly revenue grew by four percent despite weaker demand.")
+    store = open_embedded(tmp_path / "data")
+    try:
+        Index(store, onnx_int8, "docs").add([docs])
+        folder = onnx_int8.runner.path.parent
+        base = replace(onnx_int8.identity, backend="torch", quantization="none")
+        auto = Encoder(
+            onnx_int8.model, base, requested="auto", models_dir=onnx_int8.models_dir, query_onnx=folder
+        )
+        auto.prepare_queries()
+        searcher = Searcher(auto, store, "docs")
+        result = searcher.search(SearchRequest(query="sleeping cat"))
+        assert result.hits[0].passage.doc_id.endswith("cat.txt")
+        assert searcher.encoder.identity.backend == "onnx-int8"
+        assert searcher.encoder._query_runner is auto._query_runner is not None
+        got = searcher.encoder.encode_queries(TEXTS)
+        assert np.min(cosines(got, onnx_fp32.encode_queries(TEXTS))) > 0.9999
+        # More passages for it are int8 too: the collection's vectors stay of one kind.
+        (docs / "dog.txt").write_text("The dog waits by the door for its walk.")
+        index = Index(store, auto, "docs")
+        assert index.add([docs]).chunks_added == 1 and index.encoder.identity.backend == "onnx-int8"
+    finally:
+        store.close()
+
+
 def test_each_batch_is_padded_to_its_own_longest_text(onnx_fp32: Encoder) -> None:
     # Batches are formed longest-first by characters (what the int8 quality gate measured); each
     # is padded only to its own longest member, and vectors do not depend on the batching.
