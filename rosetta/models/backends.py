@@ -33,13 +33,9 @@ class BackendChoice:
     backend: str  # computes the passages (and the collection's identity names it)
     reason: str
     # Computes search queries when not `backend`: ONNX Runtime fp32 under `auto` on a CPU, the
-    # torch fp32 vectors exactly, fastest for one short text (8.7 ms on one thread vs 22 torch fp32,
-    # 29 torch bf16), and the side of int8 collections that passes the gate (fp32 queries).
+    # torch fp32 vectors exactly, fastest for one short text (9-11 ms on one thread vs 23 torch
+    # fp32, 30 torch bf16), and the side of int8 collections that passes the gate (fp32 queries).
     query_backend: str | None = None
-
-    @property
-    def queries(self) -> str:
-        return self.query_backend or self.backend
 
 
 def backends_compatible(weights_sha256: str, stored: str, incoming: str) -> bool:
