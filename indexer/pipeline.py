@@ -424,6 +424,7 @@ class Index:
             raise
         finally:
             _short_gil_switch(False)
+            stage.threads.restore()
             stop.set()
             reader.join(timeout=5)
         report.chunks_added += stage.counters["written"]
@@ -571,6 +572,13 @@ class _ReadAhead:
         self.items: deque[tuple[Any, int]] = deque()
         self.chunks = 0
         self.cond = threading.Condition()
+        self.waiting = False  # the reader waits for room
+        self.finished = False  # the reader has sent its last item
+
+    @property
+    def reader_working(self) -> bool:
+        """Is the reader using a core right now (neither waiting for room nor finished)?"""
+        return not (self.waiting or self.finished)
 
     def put(self, item: Any, chunks: int, stop: threading.Event) -> bool:
         """Queue `item` once there is room; False if the run was stopped meanwhile."""
@@ -578,9 +586,12 @@ class _ReadAhead:
             while self.items and self.chunks + chunks > self.limit:
                 if stop.is_set():
                     return False
+                self.waiting = True
                 self.cond.wait(timeout=0.2)
+            self.waiting = False
             self.items.append((item, chunks))
             self.chunks += chunks
+            self.finished = item is _DONE or isinstance(item, _Failure)
             self.cond.notify_all()
         return True
 
@@ -625,6 +636,7 @@ class _EmbedStage:
         self.pending: list[tuple[int, _FileWork]] = []  # (stream position of its last chunk, work)
         self.queued = self.flushed = self.embedded = 0
         self.current: str | None = None
+        self.threads = _EncoderThreads(index.encoder)
         self._last_tick = 0.0
 
     def tick(self, force: bool = False) -> None:
@@ -692,6 +704,7 @@ class _EmbedStage:
             order = sorted(range(len(group)), key=lambda i: -len(group[i].text))
         for start in range(0, len(order), index.batch_size):
             idx = order[start : start + index.batch_size]
+            self.threads.fit(reader_working=self.prepared.reader_working)
             out = index.encoder.encode_documents([group[i].text for i in idx], batch_size=index.batch_size)
             for i, v in zip(idx, out, strict=True):
                 vectors[i] = v
@@ -733,6 +746,45 @@ class _EmbedStage:
             self.tick()
         if self.writer_errors:
             raise self.writer_errors[0]
+
+
+class _EncoderThreads:
+    """The torch bf16 encoder's thread count, batch by batch: one thread while the reader is
+    working, all of them otherwise. With every core in torch's OpenMP team, the reader preempts one
+    of its threads and the others wait at the next barrier: CPU taken from the encoder cost about
+    twice its own time (bench/reader_contention.py). Measured side by side (4 adds of ~800 chunks):
+    bf16 pipeline/encoder 0.843 → 0.903, and in bench/ingest.py 0.81 → 0.88; torch fp32, whose
+    encoder is 2.5x slower so the reader weighs less, lost (0.99 → 0.94) and keeps all its threads.
+    ONNX Runtime sessions keep their thread count."""
+
+    full: int | None = None  # the process's own count, read once (runs in several threads share it)
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.torch = (
+            encoder.runner is None and str(encoder.model.device) == "cpu" and encoder.precision == "bf16"
+        )
+        if self.torch and _EncoderThreads.full is None:
+            _EncoderThreads.full = _torch_threads()
+        self.current = _torch_threads() if self.torch else 0
+
+    def fit(self, reader_working: bool) -> None:
+        if not self.torch or self.full is None:
+            return
+        want = 1 if reader_working else self.full
+        if want != self.current:
+            _torch_threads(want)
+            self.current = want
+
+    def restore(self) -> None:
+        self.fit(reader_working=False)
+
+
+def _torch_threads(n: int | None = None) -> int:
+    import torch
+
+    if n is not None:
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
 
 
 _switch_lock = threading.Lock()
