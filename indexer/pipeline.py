@@ -145,7 +145,7 @@ class _ChunkWork:
     text: str
     payload: dict[str, Any]
     sparse: SparseVector
-    n_tokens: int
+    n_tokens: int  # what batch-invariant encoders' batches are sorted by
 
 
 @dataclass

@@ -18,6 +18,7 @@ from rosetta.settings import Backend
 
 __all__ = ["Backend", "BackendChoice", "backends_compatible", "choose_backend"]
 BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
+FP32_BACKENDS = frozenset({"torch", "onnx"})  # one fp32 graph (torch bf16 is named torch too)
 
 # Weights (sha256 of the fp32 folder) whose int8 passages passed the gate searched with fp32 queries
 # (what `auto` does): Tatoeba and STS17 within 1.0 point of torch fp32, cross-language retrieval
@@ -46,10 +47,9 @@ def backends_compatible(weights_sha256: str, stored: str, incoming: str) -> bool
     stayed within the gate for measured weights; int8 queries into an fp32 collection lost 0.68 / 0.88
     nDCG@10 and are refused.
     """
-    fp32 = {"torch", "onnx"}
-    if stored == incoming or {stored, incoming} <= fp32:
+    if stored == incoming or {stored, incoming} <= FP32_BACKENDS:
         return True
-    return stored == "onnx-int8" and incoming in fp32 and weights_sha256 in INT8_GATE_PASSED
+    return stored == "onnx-int8" and incoming in FP32_BACKENDS and weights_sha256 in INT8_GATE_PASSED
 
 
 def choose_backend(

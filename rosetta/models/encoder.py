@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from rosetta.models.backends import Backend, backends_compatible, choose_backend
+from rosetta.models.backends import FP32_BACKENDS, Backend, backends_compatible, choose_backend
 from rosetta.models.precision import autocast, resolve_precision
 from rosetta.models.quiet import quiet_transformers
 from rosetta.models.registry import ModelNotFoundError, canonical_name, resolve
@@ -137,12 +137,11 @@ class Encoder:
         int8 passages, not bf16 ones), and queries stay on the fp32 engine where that is measured
         compatible. A backend set explicitly is kept (and refused if it does not fit, naming both).
         """
-        fp32 = {"torch", "onnx"}
         if (
             self.requested != "auto"
             or stored.weights_sha256 != self.identity.weights_sha256
             or stored.backend == self.identity.backend
-            or {stored.backend, self.identity.backend} <= fp32
+            or {stored.backend, self.identity.backend} <= FP32_BACKENDS
         ):
             return self
         base = replace(self.identity, backend="torch", quantization="none")
@@ -252,10 +251,8 @@ class Encoder:
         except ValueError as exc:
             raise ModelNotFoundError(str(exc)) from None
         requested = requested or backend
-        query_onnx = None
-        if choice.backend != "torch" or choice.query_backend is not None:
-            folder = onnx_backend.build_dir(models_dir, identity.name, identity.weights_sha256)
-            query_onnx = folder if choice.query_backend == "onnx" else None
+        folder = onnx_backend.build_dir(models_dir, identity.name, identity.weights_sha256)
+        query_onnx = folder if choice.query_backend == "onnx" else None
         if choice.backend == "torch":
             return cls(
                 model,
