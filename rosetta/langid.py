@@ -12,51 +12,154 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import langcodes
-from langdetect import LangDetectException
+import numpy as np
+from langdetect.detector import Detector
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+from langdetect.utils.ngram import NGram
 
 UNDETERMINED = "und"
 MIN_LETTERS = 3
 MIN_PROBABILITY = 0.70
 # langdetect says zh-cn / zh-tw; store plain ISO 639-1.
 _ISO_FIX = {"zh-cn": "zh", "zh-tw": "zh"}
-# Passages: langdetect on the first 500 characters (1,000 before) with 3 sampling trials (7 before).
-# On 2,088 texts in 58 languages (1, 3 and 8 sentences) accuracy moved 92.5/98.0/99.9 →
-# 90.9/97.3/99.1 % with fewer wrong answers (5.3 → 4.6 % on single sentences; the rest is `und`),
-# at 0.96 instead of 1.75 ms a text: the reader's language id beside a fast encoder was what held
-# the ingest pipeline back.
+# Passages: the first 500 characters (1,000 before) with 3 sampling trials (7 before). On texts in
+# 53 languages langdetect knows (1, 3 and 8 sentences) accuracy is 94.2/98.4/99.5 %; the same
+# texts through langdetect itself (3 trials) 93.9/98.3/99.4 % (bench: see `language_probs`).
 PASSAGE_SAMPLE_CHARS = 500
 PASSAGE_TRIALS = 3
 
 
 def language_probs(text: str, trials: int = 7, max_chars: int = 10_000) -> dict[str, float]:
-    """ISO 639-1 code → probability (langdetect), best first; empty for text with too few letters.
+    """ISO 639-1 code → probability, best first; empty for text with too few letters.
 
-    `trials` and `max_chars` are langdetect's sampling trials and text bound (its defaults)."""
+    langdetect's method on langdetect's profiles, with `trials` sampling trials on the first
+    `max_chars` characters (its defaults). Its n-gram features come out exactly as langdetect
+    extracts them (tested); its sampling loop, one Python multiplication per language per step, runs
+    as numpy cumulative sums of log-probabilities, checked for convergence at the same steps. Same
+    accuracy as langdetect, 3× less CPU (1.64 → 0.54 ms a chunk on the ingest bench's corpus): that
+    CPU is taken from the encoder while ingesting."""
     if sum(ch.isalpha() for ch in text) < MIN_LETTERS:
         return {}
-    detector = _factory().create()
-    detector.n_trial = trials
-    detector.set_max_text_length(max_chars)
-    try:
-        detector.append(text)
-        candidates = detector.get_probabilities()
-    except LangDetectException:
+    model = _model()
+    rows = [r for r in map(model.rows.get, _ngrams(text, max_chars)) if r is not None]
+    if not rows:
         return {}
+    total = _sample(model.probs[rows], trials)
     probs: dict[str, float] = {}
-    for c in candidates:
-        code = _ISO_FIX.get(c.lang, c.lang)
-        probs[code] = probs.get(code, 0.0) + float(c.prob)
+    for i in np.argsort(-total):
+        if total[i] <= Detector.PROB_THRESHOLD:
+            break
+        code = _ISO_FIX.get(model.langs[i], model.langs[i])
+        probs[code] = probs.get(code, 0.0) + float(total[i])
     return probs
 
 
+@dataclass(frozen=True)
+class _Model:
+    """langdetect's profiles as a matrix: n-gram → row of P(n-gram | language)."""
+
+    langs: list[str]
+    rows: dict[str, int]
+    probs: np.ndarray  # (n-grams, languages)
+
+
 @functools.cache
-def _factory() -> DetectorFactory:
+def _model() -> _Model:
     factory = DetectorFactory()
     factory.load_profile(PROFILES_DIRECTORY)
-    # langdetect's sampling is random; a fixed seed per detector makes results reproducible.
-    factory.set_seed(0)
-    return factory
+    table = factory.word_lang_prob_map
+    return _Model(list(factory.langlist), {w: i for i, w in enumerate(table)}, np.array(list(table.values())))
+
+
+class _Normalized(dict[int, str]):
+    """langdetect's per-character normalization as a `str.translate` table, filled as seen."""
+
+    def __missing__(self, code: int) -> str:
+        self[code] = out = NGram.normalize(chr(code))
+        return out
+
+
+_NORMALIZED = _Normalized()
+_SPACES = re.compile(" {2,}")
+_LATIN = re.compile("[A-z]")  # langdetect's test, `'A' <= ch <= 'z'`, punctuation between included
+_NON_LATIN = re.compile("[\u0300-\u1dff\u1f00-\U0010ffff]")  # from U+0300, Latin Extended Additional out
+
+
+def _ngrams(text: str, max_chars: int) -> list[str]:
+    """The 1-, 2- and 3-grams langdetect's Detector samples from (`append`, `cleaning_text`,
+    `_extract_ngrams`), in another order: runs of spaces collapsed, grams never reach across a
+    space, and none end on a letter that follows another capital."""
+    text = Detector.MAIL_RE.sub(" ", Detector.URL_RE.sub(" ", text))
+    text = NGram.normalize_vi(text)[:max_chars]
+    # Mostly non-Latin text: drop its Latin letters (langdetect's cleaning_text).
+    if 2 * len(_LATIN.findall(text)) < len(_NON_LATIN.findall(text)):
+        text = _LATIN.sub("", text)
+    s = _SPACES.sub(" ", " " + text.translate(_NORMALIZED))
+    capitals = _capital_pairs(s)
+    if not capitals:
+        return (
+            [c for c in s[1:] if c != " "]
+            + [s[i : i + 2] for i in range(len(s) - 1)]
+            + [s[i : i + 3] for i in range(len(s) - 2) if s[i + 1] != " "]
+        )
+    out = []
+    for j in range(1, len(s)):
+        if j in capitals:
+            continue
+        if s[j] != " ":
+            out.append(s[j])
+        out.append(s[j - 1 : j + 1])
+        if j >= 2 and s[j - 1] != " ":
+            out.append(s[j - 2 : j + 1])
+    return out
+
+
+def _capital_pairs(s: str) -> set[int]:
+    """Positions of upper-case letters that follow an upper-case letter (langdetect skips them)."""
+    lower = s.lower()
+    if lower == s:
+        return set()
+    if len(lower) == len(s):
+        changed = np.frombuffer(s.encode("utf-32-le"), np.uint32) != np.frombuffer(
+            lower.encode("utf-32-le"), np.uint32
+        )
+        candidates: Iterable[int] = (np.flatnonzero(changed[1:] & changed[:-1]) + 1).tolist()
+    else:  # a letter whose lower case is longer (İ): positions do not line up
+        candidates = range(1, len(s))
+    return {j for j in candidates if s[j].isupper() and s[j - 1].isupper()}
+
+
+_BLOCK = 64  # sampling steps drawn at once; most known languages converge within one block
+
+
+def _sample(features: np.ndarray, trials: int) -> np.ndarray:
+    """langdetect's estimate (Detector._detect_block): per trial, a smoothing weight drawn around
+    alpha, n-grams drawn at random and their language probabilities multiplied in until one language
+    holds 0.99999 (checked every 5 steps) or 1,001 steps; the trials averaged. Seeded: the same text
+    always gets the same answer."""
+    rng = np.random.default_rng(0)
+    n_langs = features.shape[1]
+    total = np.zeros(n_langs)
+    limit = Detector.ITERATION_LIMIT + 1
+    for _ in range(trials):
+        weight = (Detector.ALPHA_DEFAULT + rng.standard_normal() * Detector.ALPHA_WIDTH) / Detector.BASE_FREQ
+        log_p = np.full(n_langs, -np.log(n_langs))
+        done = 0
+        while True:
+            steps = min(_BLOCK, limit - done)
+            picks = features[rng.integers(0, len(features), size=steps)]
+            path = log_p + np.cumsum(np.log(picks + weight), axis=0)
+            checked = path[(-done) % 5 :: 5]
+            checked = checked - checked.max(axis=1, keepdims=True)
+            converged = np.flatnonzero(np.exp(checked).sum(axis=1) < 1 / Detector.CONV_THRESHOLD)
+            done += steps
+            if converged.size or done >= limit:
+                final = checked[converged[0]] if converged.size else checked[-1]
+                break
+            log_p = path[-1]
+        p = np.exp(final)
+        total += p / p.sum() / trials
+    return total
 
 
 def detect(text: str, min_probability: float = MIN_PROBABILITY) -> str:

@@ -1,11 +1,25 @@
 """One language rule for short texts: `detect_query` decides, `contradicts` asks it whether a text is
-in another language than expected (the pair filter), `same_language` compares codes."""
+in another language than expected (the pair filter), `same_language` compares codes. Passages:
+`detect`, langdetect's method with its sampling in numpy, held to langdetect's own n-grams and
+answers."""
 
 from __future__ import annotations
 
-import pytest
+from collections import Counter
 
-from rosetta.langid import contradicts, same_language
+import pytest
+from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+
+from rosetta.langid import (
+    PASSAGE_SAMPLE_CHARS,
+    UNDETERMINED,
+    _model,
+    _ngrams,
+    contradicts,
+    detect,
+    language_probs,
+    same_language,
+)
 
 
 @pytest.mark.parametrize(
@@ -53,3 +67,75 @@ def test_language_names_come_from_langcodes() -> None:
     names = [language_name(c) for c in ("de", "fa", "zh", "und")]
     assert names == ["German", "Persian", "Chinese", "undetermined"]
     assert language_name("xx") is None  # not a language: the UI shows the code alone
+
+
+PASSAGES = {
+    "de": "Die Bibliothek bleibt wegen Renovierungsarbeiten bis Ende des Monats geschlossen. Bücher "
+    "können online verlängert werden.",
+    "fr": "La bibliothèque restera fermée pour travaux jusqu'à la fin du mois. Les livres peuvent être "
+    "prolongés en ligne.",
+    "ru": "Библиотека закрыта на ремонт до конца месяца. Книги можно продлить через интернет.",
+    "ja": "図書館は改装工事のため月末まで休館します。本はオンラインで延長できます。",
+    "zh": "图书馆因装修关闭到月底。书籍可以在网上续借。",
+    "ar": "المكتبة مغلقة للتجديد حتى نهاية الشهر. يمكن تجديد الكتب عبر الإنترنت.",
+    "vi": "Thư viện đóng cửa để sửa chữa đến cuối tháng. Sách có thể được gia hạn trực tuyến.",
+    "hi": "पुस्तकालय महीने के अंत तक मरम्मत के लिए बंद रहेगा। किताबें ऑनलाइन नवीनीकृत की जा सकती हैं।",
+    "ko": "도서관은 보수 공사로 이달 말까지 휴관합니다. 책은 온라인으로 연장할 수 있습니다.",
+    "tr": "Kütüphane ay sonuna kadar tadilat nedeniyle kapalı kalacak. Kitaplar çevrimiçi uzatılabilir.",
+}
+# What langdetect's own feature extraction has to agree with: capitals in a row (skipped), titlecase
+# letters, a capital whose lower case is longer (İ), URLs and mail addresses, CJK (one character
+# stands for its class), Vietnamese combining marks, mostly non-Latin text with Latin words (dropped),
+# runs of spaces and punctuation, text cut at the limit inside a word.
+AWKWARD = [
+    *PASSAGES.values(),
+    "NASA and the ESA launched OK-ish probes; AbCdEF GHij",
+    "ǅemal ǈubljana ǋ İstanbul İİ ﬃx",
+    "see https://example.com/path?q=1 or mail info@example.org now",
+    "Tiếng Việt có dấu: Trường học, người, được",
+    "東京タワーは1958年に完成した。ひらがなとカタカナ、漢字を使う。ABC News",
+    "Москва — столица России. Moscow is the capital",
+    "   lots   of  spaces\t\tand\n\nnewlines...!!!   ",
+    "x" * 600 + " word",
+    "A B C d e F",
+]
+
+
+def _langdetect_ngrams(text: str, max_chars: int) -> Counter[str]:
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    detector = factory.create()
+    detector.set_max_text_length(max_chars)
+    detector.append(text)
+    detector.cleaning_text()
+    return Counter(detector._extract_ngrams())
+
+
+def test_passage_ngrams_are_exactly_langdetects() -> None:
+    known = _model().rows
+    for text in AWKWARD:
+        ours = Counter(g for g in _ngrams(text, PASSAGE_SAMPLE_CHARS) if g in known)
+        assert ours == _langdetect_ngrams(text, PASSAGE_SAMPLE_CHARS), text
+
+
+def test_passages_get_their_language_as_langdetect_says() -> None:
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    factory.set_seed(0)
+    for lang, text in PASSAGES.items():
+        detector = factory.create()
+        detector.append(text)
+        theirs = detector.get_probabilities()[0]
+        assert theirs.lang.split("-")[0] == lang
+        probs = language_probs(text)
+        assert next(iter(probs)) == lang
+        assert abs(probs[lang] - theirs.prob) < 0.01
+        assert detect(text) == lang
+
+
+def test_passage_language_is_reproducible_and_und_when_unsure() -> None:
+    mixed = "Der Hund schläft. The dog sleeps. Le chien dort. El perro duerme."
+    assert len({tuple(language_probs(mixed, trials=3).items()) for _ in range(3)}) == 1
+    assert detect("12345 !!! ...") == UNDETERMINED
+    assert detect("ok") == UNDETERMINED  # fewer than 3 letters
+    assert detect(mixed) in {UNDETERMINED, "de", "en", "fr", "es"}
