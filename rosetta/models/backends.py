@@ -2,8 +2,9 @@
 
 `auto` is a rule derived from bench/ingest.py, bench/encoder_isa.py and bench/quality_gate.py
 (results in bench/results/), with `ROSETTA_PRECISION=auto` (the default):
-- a CPU with AMX: torch bf16, the fastest measured there (encoder 2.6x fp32), vectors within
-  cosine 0.9999 of fp32 (the same vectors as far as collections go), for any weights;
+- a CPU with AMX: torch bf16 (a bf16 copy of the model), the fastest measured there (encoder ~3x
+  fp32), vectors within cosine 0.9995 of fp32 and within the quality gate (the same vectors as far
+  as collections go), for any weights;
 - any other CPU with AVX2 (or ARM dot product): ONNX Runtime int8, for weights whose int8 vectors
   passed the quality gate; there bf16 is slower than fp32 (0.68x with AVX512-BF16, 0.19x AVX2);
 - everything else (GPUs, unmeasured weights, no onnxruntime): torch.
@@ -43,7 +44,7 @@ def backends_compatible(weights_sha256: str, stored: str, incoming: str) -> bool
     """May a collection written by backend `stored` take vectors (queries) from `incoming`?
 
     torch and onnx compute the same fp32 graph (cosine 1.0000 measured; torch bf16 is within 0.9999
-    and shares the name). int8 vectors are close but not equal: fp32 queries into an int8 collection
+    on the ingest bench and within the quality gate, and shares the name). int8 vectors are close but not equal: fp32 queries into an int8 collection
     stayed within the gate for measured weights; int8 queries into an fp32 collection lost 0.68 / 0.88
     nDCG@10 and are refused.
     """
@@ -88,7 +89,7 @@ def _auto_on_cpu(precision: str, weights_sha256: str, unsupported: str | None) -
 
     if precision == "auto" and bf16_fast_here():
         return BackendChoice(
-            "torch", "this CPU has AMX: torch bf16 is the fastest measured (2.6x fp32, same vectors)"
+            "torch", "this CPU has AMX: torch bf16 is the fastest measured (~3x fp32, same vectors)"
         )
     if precision not in ("auto", "fp32"):
         return BackendChoice("torch", f"ROSETTA_PRECISION={precision} is a torch setting")

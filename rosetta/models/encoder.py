@@ -116,7 +116,8 @@ class Encoder:
     ) -> None:
         self.model = model
         self.identity = identity
-        # Not part of the identity: bf16 and fp32 vectors of one model agree to cosine ≥ 0.9999.
+        # Not part of the identity: bf16 and fp32 vectors of one model agree to cosine ≥ 0.9999 (ingest
+        # bench) and retrieve alike (quality gate).
         self.precision = resolve_precision(precision, str(model.device)) if runner is None else "fp32"
         self.runner = runner  # an OnnxRunner, or None to encode with torch
         self.backend_reason = backend_reason
@@ -127,6 +128,12 @@ class Encoder:
         self.query_onnx = query_onnx
         self._query_runner: Any = None
         self._query_lock = threading.Lock()
+        # On CPU, bf16 runs on a bf16 copy of the model (see rosetta.models.bf16); on GPUs autocast.
+        self._bf16_model: Any = None
+        if runner is None and self.precision == "bf16" and str(model.device) == "cpu":
+            from rosetta.models.bf16 import bf16_copy
+
+            self._bf16_model = bf16_copy(model)
 
     def for_collection(self, stored: ModelIdentity) -> Encoder:
         """This model as the backend that wrote a collection computes it, when `auto` chose another.
@@ -354,8 +361,9 @@ class Encoder:
         # sentence-transformers' query/document entry points route the text by task (models with a
         # Router module); the prompt is passed as the identity records it, so that the ONNX runner,
         # token counts and the collection's identity all use the same prefix.
-        encode = self.model.encode_query if kind == "query" else self.model.encode_document
-        with autocast(self.precision, str(self.model.device)):
+        model = self._bf16_model if self._bf16_model is not None else self.model
+        encode = model.encode_query if kind == "query" else model.encode_document
+        with autocast(self.precision, str(model.device)):
             vectors = encode(
                 list(texts),
                 prompt=prefix,
@@ -364,7 +372,10 @@ class Encoder:
                 convert_to_numpy=True,
                 normalize_embeddings=True,
             )
-        return np.asarray(vectors, dtype=np.float32)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if self._bf16_model is not None:  # normalized in bf16: unit length again, in fp32
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors
 
     def encode_queries(
         self, texts: Sequence[str], batch_size: int = 32, progress: bool = False

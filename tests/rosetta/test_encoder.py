@@ -127,12 +127,30 @@ def test_bf16_encoding_matches_fp32(encoder, models_dir: Path) -> None:
         "トマトは日光が必要です。",
         "La bolsa cayó un tres por ciento ayer.",
     ]
+    before = encoder.encode_documents(texts)
     bf16 = Encoder(encoder.model, encoder.identity, precision="bf16")
     assert bf16.precision == "bf16"
     a, b = encoder.encode_documents(texts), bf16.encode_documents(texts)
-    assert not np.array_equal(a, b)  # the matmuls really ran in bf16
-    assert np.min(np.sum(a * b, axis=1)) > 0.999
-    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-4)
+    assert np.array_equal(a, before)  # the fp32 model is left as it was
+    assert not np.array_equal(a, b)  # the layers really ran in bf16
+    assert np.min(np.sum(a * b, axis=1)) > 0.9995
+    assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-6)
+    assert np.min(np.sum(encoder.encode_queries(texts) * bf16.encode_queries(texts), axis=1)) > 0.9995
+
+
+def test_bf16_copy_shares_the_embedding_table(encoder) -> None:
+    import torch
+
+    from rosetta.models.bf16 import bf16_copy
+
+    copy = bf16_copy(encoder.model)
+    table = encoder.model[0].auto_model.get_input_embeddings()
+    assert {p.dtype for p in copy.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in encoder.model.parameters()} == {torch.float32}
+    shared = copy[0].auto_model.get_input_embeddings()
+    assert shared.table.data_ptr() == table.weight.data_ptr()  # not a second 96M-row copy
+    copied = sum(p.numel() for p in copy.parameters())
+    assert copied < sum(p.numel() for p in encoder.model.parameters()) - table.weight.numel() + 1
 
 
 def test_worker_tokenizer_has_its_own_state(encoder) -> None:
