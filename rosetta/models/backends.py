@@ -44,9 +44,9 @@ def backends_compatible(weights_sha256: str, stored: str, incoming: str) -> bool
     """May a collection written by backend `stored` take vectors (queries) from `incoming`?
 
     torch and onnx compute the same fp32 graph (cosine 1.0000 measured; torch bf16 is within 0.9999
-    on the ingest bench and within the quality gate, and shares the name). int8 vectors are close but not equal: fp32 queries into an int8 collection
-    stayed within the gate for measured weights; int8 queries into an fp32 collection lost 0.68 / 0.88
-    nDCG@10 and are refused.
+    on the ingest bench and within the quality gate, and shares the name). int8 vectors are close
+    but not equal: fp32 queries into an int8 collection stayed within the gate for measured weights;
+    int8 queries into an fp32 collection lost 0.68 / 0.88 nDCG@10 and are refused.
     """
     if stored == incoming or {stored, incoming} <= FP32_BACKENDS:
         return True

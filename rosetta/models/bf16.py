@@ -32,9 +32,18 @@ class _SharedEmbedding(torch.nn.Module):
 def bf16_copy(model: Any) -> Any:
     """`model` (a SentenceTransformer) copied with every layer in bf16; the original is untouched
     (ONNX exports and training read its fp32 weights)."""
+    # deepcopy takes what `memo` maps an object to instead of copying it: the parameters come over
+    # as bf16 directly (no fp32 copy on the way), the tokenizer is shared (the copy encodes where
+    # the model did), the embedding table is looked up where it is.
     memo: dict[int, Any] = {}
     transformer = getattr(model[0], "auto_model", None)
     table = transformer.get_input_embeddings() if transformer is not None else None
     if isinstance(table, torch.nn.Embedding):
         memo[id(table)] = _SharedEmbedding(table)
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None:
+        memo[id(tokenizer)] = tokenizer
+    for p in model.parameters():
+        if p.is_floating_point() and not (isinstance(table, torch.nn.Embedding) and p is table.weight):
+            memo[id(p)] = torch.nn.Parameter(p.detach().to(torch.bfloat16), requires_grad=False)
     return copy.deepcopy(model, memo).to(torch.bfloat16).eval()
