@@ -3,7 +3,7 @@
 `auto` is a rule derived from bench/ingest.py, bench/encoder_isa.py and bench/quality_gate.py
 (results in bench/results/), with `ROSETTA_PRECISION=auto` (the default):
 - a CPU with AMX: torch bf16 (a bf16 copy of the model), the fastest measured there (encoder ~3x
-  fp32), vectors within cosine 0.9995 of fp32 and within the quality gate (the same vectors as far
+  fp32), vectors within cosine 0.9999 of fp32 and within the quality gate (the same vectors as far
   as collections go), for any weights;
 - any other CPU with AVX2 (or ARM dot product): ONNX Runtime int8, for weights whose int8 vectors
   passed the quality gate; there bf16 is slower than fp32 (0.73x with AVX512-BF16, 0.18x AVX2);

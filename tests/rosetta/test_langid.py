@@ -98,6 +98,9 @@ AWKWARD = [
     "   lots   of  spaces\t\tand\n\nnewlines...!!!   ",
     "x" * 600 + " word",
     "A B C d e F",
+    "ệệệệệ ab",  # Vietnamese letters count as non-Latin in langdetect: the Latin word goes
+    "ℂA ℝeal 𝐀B",  # upper case without a lower case
+    "Ab\ud800CD",  # a lone surrogate, as an escaped JSON string gives
 ]
 
 
