@@ -142,3 +142,11 @@ def test_passage_language_is_reproducible_and_und_when_unsure() -> None:
     assert detect("12345 !!! ...") == UNDETERMINED
     assert detect("ok") == UNDETERMINED  # fewer than 3 letters
     assert detect(mixed) in {UNDETERMINED, "de", "en", "fr", "es"}
+
+
+def test_han_without_kana_or_hangul_is_chinese() -> None:
+    """One sampling trial in 20 on this paragraph settled on Korean (langdetect's own too); Han
+    characters alone rule Japanese and Korean out."""
+    text = "今天北京的天气很好，阳光明媚。明天可能会下雨，请记得带伞。我们周末去公园散步吧。"
+    assert set(language_probs(text, trials=20)) == {"zh"}
+    assert detect("東京タワーは1958年に完成した。ひらがなとカタカナを使う。") == "ja"
