@@ -760,9 +760,7 @@ class _EncoderThreads:
     full: int | None = None  # the process's own count, read once (runs in several threads share it)
 
     def __init__(self, encoder: Encoder) -> None:
-        self.torch = (
-            encoder.runner is None and str(encoder.model.device) == "cpu" and encoder.precision == "bf16"
-        )
+        self.torch = encoder.cpu_bf16
         if self.torch and _EncoderThreads.full is None:
             _EncoderThreads.full = _torch_threads()
         self.current = _torch_threads() if self.torch else 0

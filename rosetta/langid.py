@@ -44,7 +44,9 @@ def language_probs(text: str, trials: int = 7, max_chars: int = 10_000) -> dict[
     rows = [r for r in map(model.rows.get, _ngrams(text, max_chars)) if r is not None]
     if not rows:
         return {}
-    total = _sample(model.probs[rows], trials, _log_prior(text[:max_chars], model))
+    sample = text[:max_chars]
+    han_only = bool(_HAN.search(sample)) and not _KANA_OR_HANGUL.search(sample)
+    total = _sample(model.probs[rows], trials, _log_prior(han_only))
     probs: dict[str, float] = {}
     for i in np.argsort(-total):
         if total[i] <= Detector.PROB_THRESHOLD:
@@ -138,15 +140,17 @@ _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
 _KANA_OR_HANGUL = re.compile("[\u3040-\u30ff\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
 
 
-def _log_prior(text: str, model: _Model) -> np.ndarray:
+@functools.cache
+def _log_prior(han_only: bool) -> np.ndarray:
     """Every language alike (langdetect's default), except that Han characters with no kana or
-    Hangul beside them are not Japanese or Korean, which write those around their Han characters.
-    Sampling alone let one trial in 20 on a Chinese paragraph settle on Korean (langdetect's own
-    sampling as often), and one such trial of 3 leaves the passage `und`."""
-    allowed = np.ones(len(model.langs), dtype=bool)
-    if _HAN.search(text) and not _KANA_OR_HANGUL.search(text):
-        allowed[[model.langs.index(code) for code in ("ja", "ko")]] = False
-    return np.where(allowed, -np.log(allowed.sum()), -np.inf)
+    Hangul beside them (`han_only`) are not Japanese or Korean, which write those around their Han
+    characters. Sampling alone let one trial in 20 on a Chinese paragraph settle on Korean
+    (langdetect's own sampling as often), and one such trial of 3 leaves the passage `und`."""
+    langs = _model().langs
+    allowed = np.array([not (han_only and code in ("ja", "ko")) for code in langs])
+    prior = np.where(allowed, -np.log(allowed.sum()), -np.inf)
+    prior.flags.writeable = False  # shared by every call
+    return prior
 
 
 _BLOCK = 64  # sampling steps drawn at once; most known languages converge within one block
@@ -155,9 +159,8 @@ _BLOCK = 64  # sampling steps drawn at once; most known languages converge withi
 def _sample(features: np.ndarray, trials: int, log_prior: np.ndarray) -> np.ndarray:
     """langdetect's estimate (Detector._detect_block, with `log_prior` as its prior map): per trial,
     a smoothing weight drawn around alpha, n-grams drawn at random and their language probabilities
-    multiplied in until one language
-    holds 0.99999 (checked every 5 steps) or 1,001 steps; the trials averaged. Seeded: the same text
-    always gets the same answer."""
+    multiplied in until one language holds 0.99999 (checked every 5 steps) or 1,001 steps; the
+    trials averaged. Seeded: the same text always gets the same answer."""
     rng = np.random.default_rng(0)
     n_langs = features.shape[1]
     total = np.zeros(n_langs)

@@ -334,6 +334,11 @@ class Encoder:
         return self.identity.max_seq_length
 
     @property
+    def cpu_bf16(self) -> bool:
+        """Does torch encode in bf16 on the CPU (on the bf16 copy of the model)?"""
+        return self._bf16_model is not None
+
+    @property
     def batch_invariant(self) -> bool:
         """Does a text get the same vector whatever else shares its batch? Not with dynamic int8,
         which scales activations per batch (nDCG@10 of int8 queries on int8 passages: -0.47 with
@@ -361,7 +366,7 @@ class Encoder:
         # sentence-transformers' query/document entry points route the text by task (models with a
         # Router module); the prompt is passed as the identity records it, so that the ONNX runner,
         # token counts and the collection's identity all use the same prefix.
-        model = self._bf16_model if self._bf16_model is not None else self.model
+        model = self._bf16_model if self.cpu_bf16 else self.model
         encode = model.encode_query if kind == "query" else model.encode_document
         with autocast(self.precision, str(model.device)):
             vectors = encode(
@@ -373,7 +378,7 @@ class Encoder:
                 normalize_embeddings=True,
             )
         vectors = np.asarray(vectors, dtype=np.float32)
-        if self._bf16_model is not None:  # normalized in bf16: unit length again, in fp32
+        if self.cpu_bf16:  # normalized in bf16: unit length again, in fp32
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors
 
