@@ -9,6 +9,8 @@ backend's pipeline is compared with torch fp32's (the reference). Rounds alterna
 corpus slices, so a change in machine load hits all of them alike.
 
     .venv/bin/python bench/ingest.py [--sentences 2400] [--languages 24] [--variants ...]
+        [--isa avx2]            # as on an AVX2-only CPU (CPUID masked, bench/isa_mask.py)
+        [--student PATH]        # also a smaller model (e.g. a --keep-layers student) on ONNX int8
 """
 
 from __future__ import annotations
@@ -113,7 +115,21 @@ def main() -> int:
     ap.add_argument("--variants", default="torch-fp32,torch-bf16,onnx-int8")
     ap.add_argument("--query-repeats", type=int, default=60)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--isa",
+        default="native",
+        help="native | avx512-bf16 | avx512 | avx2: run with the newer extensions hidden from CPUID",
+    )
+    ap.add_argument(
+        "--student",
+        default=None,
+        help="another model (a smaller student) to run as variants student-<variant> on the same chunks",
+    )
+    ap.add_argument("--student-variants", default="onnx-int8")
     args = ap.parse_args()
+    from isa_mask import active, reexec_masked
+
+    reexec_masked(args.isa)
 
     from indexer.discovery import discover
     from indexer.pipeline import Index
@@ -135,6 +151,13 @@ def main() -> int:
     encoders = {
         n: Encoder.load(args.model, settings.models_dir, "cpu", VARIANTS[n][1], VARIANTS[n][0]) for n in names
     }
+    if args.student:
+        for v in args.student_variants.split(","):
+            n = f"student-{v}"
+            VARIANTS[n] = VARIANTS[v]
+            names.append(n)
+            backend, precision = VARIANTS[v]
+            encoders[n] = Encoder.load(args.student, settings.models_dir, "cpu", precision, backend)
     ref_sha = next(iter(encoders.values())).identity.weights_sha256
     default = choose_backend("auto", "cpu", settings.precision, ref_sha, None)
     default_name = {
@@ -209,6 +232,7 @@ def main() -> int:
         name = GATE_NAMES.get(n, n)
         verdict = gate.get("verdicts", {}).get(f"{name}->{name}", {})
         rows[n] = {
+            "model": encoders[n].identity.name,
             "backend": VARIANTS[n][0],
             "precision": VARIANTS[n][1],
             "encoder_chunks_per_s": round(n_chunks / st["encoder_s"], 2),
@@ -244,6 +268,8 @@ def main() -> int:
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
         "cpu_flags": isa_flags(),
+        "isa_mask": active(),
+        "student": args.student,
         "target_ratio": 0.9,
         "target_speedup": 2.5,
         "python": platform.python_version(),

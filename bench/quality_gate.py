@@ -10,6 +10,11 @@ is what decides whether a collection written by one backend may be searched with
 Gate: Tatoeba and STS17 means within 1.0 point, nDCG@10 within 0.5 point of torch fp32.
 
     .venv/bin/python bench/quality_gate.py [--backends torch,torch-bf16,onnx-int8,onnx] [--passages 150]
+        [--student PATH [--student-backends torch,onnx-int8]]
+
+`--student` holds another model (a smaller student of this one) to the same gate against this
+model's torch fp32: its backends run as student-<backend>, and retrieval pairs only within one model
+(a collection refuses queries of another model).
 """
 
 from __future__ import annotations
@@ -95,6 +100,8 @@ def main() -> int:
         "evaluated here (read when the verdicts are made)",
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--student", default=None, help="a smaller model held to this model's gate")
+    ap.add_argument("--student-backends", default="torch,onnx-int8")
     args = ap.parse_args()
 
     from rosetta.models import Encoder
@@ -104,11 +111,18 @@ def main() -> int:
 
     settings = Settings()
     backends = args.backends.split(",")
+    models = dict.fromkeys(backends, args.model)
+    if args.student:
+        for b in args.student_backends.split(","):
+            VARIANTS[f"student-{b}"] = VARIANTS[b]
+            models[f"student-{b}"] = args.student
+            backends.append(f"student-{b}")
     eval_backends = set(args.eval_backends.split(",")) if args.eval_backends else set(backends)
     data = retrieval_set(args.passages)
     vectors: dict[str, dict[str, np.ndarray]] = {}
     result: dict = {
         "model": args.model,
+        "student": args.student,
         "backends": {},
         "retrieval_pairs": {},
         "retrieval": {"languages": RETRIEVAL_LANGS, "passages": len(data["xx_passages"])},
@@ -119,7 +133,7 @@ def main() -> int:
     for backend in backends:
         t0 = time.perf_counter()
         engine, precision = VARIANTS[backend]
-        encoder = Encoder.load(args.model, settings.models_dir, "cpu", precision, engine)
+        encoder = Encoder.load(models[backend], settings.models_dir, "cpu", precision, engine)
         tasks = ["tatoeba", "sts17"] if backend in eval_backends else []
         ev = evaluate_encoder(encoder, SHARED / "eval", tasks, TATOEBA_LANGS, batch_size=args.batch_size)
         vectors[backend] = {
@@ -129,6 +143,7 @@ def main() -> int:
             "en_p": encoder.encode_documents(data["en_passages"], batch_size=args.batch_size),
         }
         result["backends"][backend] = {
+            "model": models[backend],
             "identity": encoder.identity.to_dict(),
             "precision": encoder.precision,
             "seconds": round(time.perf_counter() - t0, 1),
@@ -146,7 +161,7 @@ def main() -> int:
             )
         for qb in vectors:
             for pb in vectors:
-                if f"{qb}->{pb}" in result["retrieval_pairs"]:
+                if f"{qb}->{pb}" in result["retrieval_pairs"] or models[qb] != models[pb]:
                     continue
                 q, p = vectors[qb], vectors[pb]
                 result["retrieval_pairs"][f"{qb}->{pb}"] = {

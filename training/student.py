@@ -221,13 +221,19 @@ def add_projection(student: Any, w: np.ndarray, b: np.ndarray, device: str) -> A
 
 
 def finalize_student(student: Any, info: StudentInfo, device: str) -> Any:
-    """The model as it is saved: Normalize put back if the base had one."""
+    """The model as it is saved: Normalize put back if the base had one, the base's sequence length."""
     from sentence_transformers.base.modules import Normalize
 
     modules = list(student.children())
     if info.had_normalize and not is_normalize(modules[-1]):
         modules.append(Normalize())
-    return _with_modules(student, modules, device)
+    final = _with_modules(student, modules, device)
+    # Training cuts texts at max_seq_length to bound its cost; the saved model reads as far as its
+    # base did, or every chunk longer than that (the indexer's are up to 256 tokens) would be cut.
+    base_length = info.base_identity.get("max_seq_length")
+    if base_length:
+        final.max_seq_length = int(base_length)
+    return final
 
 
 def _with_modules(student: Any, modules: list[Any], device: str) -> Any:

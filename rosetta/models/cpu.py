@@ -5,22 +5,40 @@ AVX512, AVX512 with BF16 and AMX)."""
 from __future__ import annotations
 
 import functools
+import os
 import platform
 from pathlib import Path
 
 _X86 = {"x86_64", "amd64"}
 _ARM = {"aarch64", "arm64"}
+# bench/isa_mask.py runs a benchmark as if on an older CPU by hiding extensions from CPUID (the
+# kernels of ONNX Runtime, oneDNN and ATen follow CPUID); it names the level in this variable so
+# that the defaults chosen here, read from /proc/cpuinfo, follow the same CPU. Flag prefixes hidden:
+_ISA_MASK_ENV = "ROSETTA_ISA_MASK"
+_NEWER_256 = ("avx_vnni", "avx_ifma", "avx_ne_convert", "avx10")
+_HIDDEN = {
+    "avx512-bf16": ("amx", "avx512_fp16", "avx10"),
+    "avx512": ("amx", "avx512_fp16", "avx512_bf16", *_NEWER_256),
+    "avx2": ("amx", "avx512", *_NEWER_256),
+}
 
 
 @functools.cache
 def cpu_flags() -> frozenset[str]:
+    hidden = _HIDDEN.get(os.environ.get(_ISA_MASK_ENV, ""), ())
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith(("flags", "Features")):
-                return frozenset(line.split(":", 1)[1].split())
+                return frozenset(f for f in line.split(":", 1)[1].split() if not f.startswith(hidden))
     except OSError:
         pass
     return frozenset()
+
+
+def isa_mask() -> str:
+    """The CPUID mask this process runs under ("native" without one); results record it."""
+    level = os.environ.get(_ISA_MASK_ENV, "")
+    return level if level in _HIDDEN else "native"
 
 
 def isa_flags() -> list[str]:

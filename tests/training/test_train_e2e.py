@@ -104,6 +104,9 @@ def test_tiny_distillation_loss_decreases_and_model_loads(
     enc = Encoder.load(str(out), models_dir, "cpu")
     assert enc.identity.prompts == {"query": "query: ", "document": "passage: "}
     assert enc.identity.normalized  # Normalize was put back after training on raw targets
+    # Trained on 32-token texts, it still reads passages as long as its base (mE5: 512 tokens).
+    base = Encoder.load("multilingual-e5-small", models_dir, "cpu")
+    assert enc.max_seq_length == base.max_seq_length == 512
     vecs = enc.encode_queries(["Die Katze schläft.", "The cat sleeps."])
     assert vecs.shape == (2, 384)
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)

@@ -1,0 +1,69 @@
+"""Run a benchmark as if on a CPU with fewer instruction-set extensions (AVX2-only, AVX512 without
+BF16, AVX512-BF16 without AMX), for the machines of this project a session may not be lent.
+
+`cpuid_mask.c`, preloaded, hides the level's extensions from CPUID (through Linux's CPUID faulting),
+so ONNX Runtime, oneDNN, ATen and numpy all dispatch as they would there, on this CPU's cores. It
+stands in for the instruction set, not for another CPU's clock, caches or core count.
+
+    from isa_mask import reexec_masked
+    reexec_masked(args.isa)  # first thing in main(): re-runs this script under the mask, once
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+LEVELS = ("native", "avx512-bf16", "avx512", "avx2")
+SOURCE = Path(__file__).with_name("cpuid_mask.c")
+ENV = "ROSETTA_ISA_MASK"
+
+
+def library() -> Path:
+    """The preload library, compiled once per source version into the user's cache."""
+    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
+    cache = Path(os.environ.get("ROSETTA_CACHE_DIR", Path.home() / ".cache" / "rosetta"))
+    out = cache / "bench" / f"cpuid_mask-{digest}.so"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+        subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(tmp), str(SOURCE)], check=True)
+        tmp.replace(out)
+    return out
+
+
+def supported() -> bool:
+    """CPUID faulting is what the mask needs (x86-64 Linux, `cpuid_fault` in the CPU flags)."""
+    try:
+        return "cpuid_fault" in Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+
+
+def masked_env(level: str, env: dict[str, str] | None = None) -> dict[str, str]:
+    if level not in LEVELS:
+        raise SystemExit(f"--isa {level}: expected one of {', '.join(LEVELS)}")
+    env = dict(os.environ if env is None else env)
+    if level == "native":
+        env.pop(ENV, None)
+        return env
+    if not supported():
+        raise SystemExit(f"--isa {level}: this CPU or kernel has no CPUID faulting (cpuid_fault)")
+    env[ENV] = level
+    env["LD_PRELOAD"] = ":".join(p for p in (str(library()), env.get("LD_PRELOAD", "")) if p)
+    return env
+
+
+def active() -> str:
+    return os.environ.get(ENV, "native")
+
+
+def reexec_masked(level: str) -> None:
+    """Replace this process by the same command under the mask, unless it already runs under it."""
+    if level == active():
+        return
+    env = masked_env(level)
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
