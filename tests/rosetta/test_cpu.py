@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,8 @@ sys.path.insert(0, str(BENCH))
 import isa_mask  # noqa: E402
 
 needs_mask = pytest.mark.skipif(
-    not isa_mask.supported() or "avx512f" not in cpu.cpu_flags(),
-    reason="needs an AVX512 CPU with CPUID faulting (cpuid_fault) to hide extensions for real",
+    not isa_mask.supported() or "avx512f" not in cpu.cpu_flags() or shutil.which("gcc") is None,
+    reason="needs an AVX512 CPU with CPUID faulting (cpuid_fault), and gcc, to hide extensions for real",
 )
 
 PROBE = """
