@@ -8,10 +8,11 @@
  * before the libraries start theirs. The kernels then run on this CPU's cores: a stand-in for
  * another CPU's instruction set, not for its clock, caches or core count.
  *
- * Build: gcc -O2 -shared -fPIC -o cpuid_mask.so cpuid_mask.c  (bench/isa_mask.py does it). */
+ * Build: gcc -O2 -shared -fPIC -o cpuid_mask.so cpuid_mask.c -ldl  (bench/isa_mask.py does it). */
 #define _GNU_SOURCE
 #include <asm/prctl.h>
 #include <cpuid.h>
+#include <dlfcn.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,24 +59,39 @@ static void apply(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, uint32_
 
 static long set_cpuid(unsigned long enabled) { return syscall(SYS_arch_prctl, ARCH_SET_CPUID, enabled); }
 
+/* The program's own SIGSEGV disposition. sigaction() and signal() are interposed below, so a
+ * handler installed later (Python's faulthandler, a JIT) lands here instead of replacing on_segv,
+ * which would make the next CPUID fatal; real faults are handed to it. */
 static struct sigaction previous;
+static int masking;
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+
+static int call_sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    if (!real_sigaction)
+        real_sigaction = (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(RTLD_NEXT, "sigaction");
+    return real_sigaction(sig, act, old);
+}
 
 static void on_segv(int sig, siginfo_t *info, void *raw) {
     ucontext_t *ctx = raw;
     greg_t *r = ctx->uc_mcontext.gregs;
     const unsigned char *ip = (const unsigned char *)r[REG_RIP];
-    if (ip[0] != 0x0f || ip[1] != 0xa2) {
-        /* A real fault: hand it to whoever handled SIGSEGV before us, or die as usual. */
+    /* A faulting CPUID is a general-protection fault (SI_KERNEL); check that before reading ip,
+     * which may itself be the bad address. */
+    if (info->si_code != SI_KERNEL || ip[0] != 0x0f || ip[1] != 0xa2) {
         if (previous.sa_flags & SA_SIGINFO && previous.sa_sigaction) {
             previous.sa_sigaction(sig, info, raw);
             return;
         }
-        if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+        if (!(previous.sa_flags & SA_SIGINFO) && previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
             previous.sa_handler(sig);
             return;
         }
-        signal(SIGSEGV, SIG_DFL);
-        return; /* re-executes the faulting instruction, now fatal */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        call_sigaction(SIGSEGV, &dfl, NULL);
+        return; /* re-executes the faulting instruction, now fatal as usual */
     }
     uint32_t leaf = (uint32_t)r[REG_RAX], sub = (uint32_t)r[REG_RCX], a, b, c, d;
     set_cpuid(1);
@@ -89,6 +105,27 @@ static void on_segv(int sig, siginfo_t *info, void *raw) {
     r[REG_RIP] += 2;
 }
 
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
+    if (sig != SIGSEGV || !masking)
+        return call_sigaction(sig, act, old);
+    struct sigaction was = previous;
+    if (act)
+        previous = *act;
+    if (old)
+        *old = was;
+    return 0;
+}
+
+sighandler_t signal(int sig, sighandler_t handler) {
+    struct sigaction act, old;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = handler;
+    act.sa_flags = SA_RESTART;
+    if (sigaction(sig, &act, &old) != 0)
+        return SIG_ERR;
+    return old.sa_flags & SA_SIGINFO ? (sighandler_t)old.sa_sigaction : old.sa_handler;
+}
+
 __attribute__((constructor)) static void install(void) {
     const char *level = getenv("ROSETTA_ISA_MASK");
     if (!level || !*level || !strcmp(level, "native"))
@@ -96,8 +133,8 @@ __attribute__((constructor)) static void install(void) {
     memset(&active, 0, sizeof active);
     if (!strcmp(level, "avx512-bf16")) { /* Cooper Lake, Zen 4: AVX512 with BF16, no AMX */
         active.l7_edx = AMX_FP16;
-        active.l71_eax = BIT(21);
-        active.l71_edx = AVX10_71_EDX;
+        active.l71_eax = BIT(21) | AVX_NEW_71_EAX;
+        active.l71_edx = AVX_NEW_71_EDX | AVX10_71_EDX;
     } else if (!strcmp(level, "avx512")) { /* Skylake-SP, Cascade Lake, Ice Lake: AVX512 (VNNI), no BF16 */
         active.l7_edx = AMX_FP16;
         active.l71_eax = BIT(21) | BF16_71 | AVX_NEW_71_EAX;
@@ -115,8 +152,13 @@ __attribute__((constructor)) static void install(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_segv;
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-    sigaction(SIGSEGV, &sa, &previous);
+    /* NODEFER: a handler that runs CPUID itself faults again inside ours. Everything else is
+     * blocked meanwhile, so no other handler runs CPUID while faulting is off for this thread. */
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigfillset(&sa.sa_mask);
+    sigdelset(&sa.sa_mask, SIGSEGV);
+    call_sigaction(SIGSEGV, &sa, &previous);
+    masking = 1;
     if (set_cpuid(0) != 0) {
         fprintf(stderr, "cpuid_mask: this CPU or kernel has no CPUID faulting (cpuid_fault); cannot mask %s\n", level);
         _exit(2);

@@ -129,7 +129,11 @@ def main() -> int:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
-    variants = args.variants.split(",") + (["student-int8"] if args.student else [])
+    variants = args.variants.split(",")
+    if args.student and "student-int8" not in variants:
+        variants.append("student-int8")
+    if "fp32" not in variants or ("student-int8" in variants and not args.student):
+        raise SystemExit("--variants must include fp32 (the reference); student-int8 needs --student")
     if args.child:
         print(json.dumps(measure(variants, args.passages, args.repeats, args.student)))
         return 0

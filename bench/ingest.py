@@ -153,6 +153,8 @@ def main() -> int:
     }
     if args.student:
         for v in args.student_variants.split(","):
+            if v == "torch-bf16" and resolve_precision("auto", "cpu") != "bf16":
+                continue
             n = f"student-{v}"
             VARIANTS[n] = VARIANTS[v]
             names.append(n)
@@ -233,6 +235,7 @@ def main() -> int:
         verdict = gate.get("verdicts", {}).get(f"{name}->{name}", {})
         rows[n] = {
             "model": encoders[n].identity.name,
+            "max_seq_length": encoders[n].max_seq_length,
             "backend": VARIANTS[n][0],
             "precision": VARIANTS[n][1],
             "encoder_chunks_per_s": round(n_chunks / st["encoder_s"], 2),

@@ -187,11 +187,14 @@ def _merge_reference(result: dict, reference: Path | None, evaluated: set[str]) 
         return
     earlier = json.loads(reference.read_text())["backends"]
     for name, entry in result["backends"].items():
-        if name not in evaluated and name in earlier:
-            entry.update(
-                {k: v for k, v in earlier[name].items() if k.startswith(("tatoeba", "sts17"))},
-                scores_from=reference.name,
-            )
+        before = earlier.get(name)
+        # Older results name no model per backend: theirs was the main model.
+        if name in evaluated or before is None or before.get("model", result["model"]) != entry["model"]:
+            continue
+        entry.update(
+            {k: v for k, v in before.items() if k.startswith(("tatoeba", "sts17"))},
+            scores_from=reference.name,
+        )
 
 
 def _verdicts(result: dict) -> None:

@@ -17,7 +17,7 @@ _ARM = {"aarch64", "arm64"}
 _ISA_MASK_ENV = "ROSETTA_ISA_MASK"
 _NEWER_256 = ("avx_vnni", "avx_ifma", "avx_ne_convert", "avx10")
 _HIDDEN = {
-    "avx512-bf16": ("amx", "avx512_fp16", "avx10"),
+    "avx512-bf16": ("amx", "avx512_fp16", *_NEWER_256),
     "avx512": ("amx", "avx512_fp16", "avx512_bf16", *_NEWER_256),
     "avx2": ("amx", "avx512", *_NEWER_256),
 }
