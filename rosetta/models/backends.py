@@ -6,8 +6,8 @@
   fp32), vectors within cosine 0.9999 of fp32 and within the quality gate (the same vectors as far
   as collections go), for any weights;
 - any other CPU with AVX2 (or ARM dot product): ONNX Runtime int8, for weights whose int8 vectors
-  passed the quality gate (encoder 1.3-1.65x fp32 there); bf16 is slower than fp32 there (0.77x
-  with AVX512-BF16, 0.29x AVX512, 0.18x AVX2);
+  passed the quality gate (encoder 1.28-1.65x fp32 there); bf16 is slower than fp32 there
+  (0.77-0.80x with AVX512-BF16, 0.29-0.30x AVX512, 0.18-0.20x AVX2);
 - everything else (GPUs, unmeasured weights, no onnxruntime): torch.
 """
 

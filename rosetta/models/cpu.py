@@ -58,7 +58,7 @@ def int8_fast_here() -> bool:
 
 def bf16_fast_here() -> bool:
     """Is bf16 encoding faster than fp32 on this CPU? Measured (bench/results/encoder_isa.json,
-    torch bf16 / fp32 encoder throughput with newer extensions hidden from CPUID): AMX 3.05x,
-    AVX512-BF16 without AMX 0.77x, AVX512 0.29x, AVX2 0.18x. So x86 CPUs with AMX only; not
+    torch bf16 / fp32 encoder throughput with newer extensions hidden from CPUID): AMX 3.05-3.36x,
+    AVX512-BF16 without AMX 0.77-0.80x, AVX512 0.29-0.30x, AVX2 0.18-0.20x. So x86 CPUs with AMX only; not
     torch's own check, which accepts any AVX512 CPU. ARM's BF16 extension is unmeasured: not chosen."""
     return platform.machine().lower() in _X86 and "amx_bf16" in cpu_flags()
