@@ -65,6 +65,7 @@ def measure(variants: list[str], n: int, repeats: int, student: str | None) -> d
     import torch
 
     from rosetta.models import Encoder
+    from rosetta.models.cpu import isa_flags, isa_mask
     from rosetta.settings import Settings
 
     # oneDNN names the ISA it dispatches to in its verbose lines (verbose only here: it slows runs).
@@ -74,8 +75,6 @@ def measure(variants: list[str], n: int, repeats: int, student: str | None) -> d
     sys.stdout.flush()
     texts = passages(n)
     settings = Settings()
-    from rosetta.models.cpu import isa_flags, isa_mask
-
     out: dict = {
         "isa_mask": isa_mask(),
         "cpu_flags_seen": isa_flags(),

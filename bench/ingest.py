@@ -127,7 +127,7 @@ def main() -> int:
     )
     ap.add_argument("--student-variants", default="onnx-int8")
     args = ap.parse_args()
-    from isa_mask import active, reexec_masked
+    from isa_mask import reexec_masked
 
     reexec_masked(args.isa)
 
@@ -138,7 +138,7 @@ def main() -> int:
     from rosetta.langid import detect
     from rosetta.models import Encoder
     from rosetta.models.backends import choose_backend
-    from rosetta.models.cpu import isa_flags
+    from rosetta.models.cpu import isa_flags, isa_mask
     from rosetta.models.precision import resolve_precision
     from rosetta.settings import Settings
     from rosetta.store import open_embedded
@@ -271,7 +271,7 @@ def main() -> int:
         "load_average_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
         "cpu_flags": isa_flags(),
-        "isa_mask": active(),
+        "isa_mask": isa_mask(),
         "student": args.student,
         "target_ratio": 0.9,
         "target_speedup": 2.5,

@@ -17,19 +17,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-LEVELS = ("native", "avx512-bf16", "avx512", "avx2")
+from rosetta.models.cpu import ISA_MASK_ENV, ISA_MASK_LEVELS, cpu_flags, isa_mask
+from rosetta.settings import user_cache_dir
+
 # glibc picks its own string-function variants in ld.so, before the preload runs: its tunable
 # hides AVX512 from them (the ML kernels measured do not depend on it).
 GLIBC_HIDE = "glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD"
 SOURCE = Path(__file__).with_name("cpuid_mask.c")
-ENV = "ROSETTA_ISA_MASK"
 
 
 def library() -> Path:
     """The preload library, compiled once per source version into the user's cache."""
     digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
-    cache = Path(os.environ.get("ROSETTA_CACHE_DIR", Path.home() / ".cache" / "rosetta"))
-    out = cache / "bench" / f"cpuid_mask-{digest}.so"
+    out = user_cache_dir() / "bench" / f"cpuid_mask-{digest}.so"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(f".{os.getpid()}.tmp")
@@ -40,35 +40,28 @@ def library() -> Path:
 
 def supported() -> bool:
     """CPUID faulting is what the mask needs (x86-64 Linux, `cpuid_fault` in the CPU flags)."""
-    try:
-        return "cpuid_fault" in Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
+    return "cpuid_fault" in cpu_flags()
 
 
 def masked_env(level: str, env: dict[str, str] | None = None) -> dict[str, str]:
-    if level not in LEVELS:
-        raise SystemExit(f"--isa {level}: expected one of {', '.join(LEVELS)}")
+    if level not in ISA_MASK_LEVELS:
+        raise SystemExit(f"--isa {level}: expected one of {', '.join(ISA_MASK_LEVELS)}")
     env = dict(os.environ if env is None else env)
     if level == "native":
-        env.pop(ENV, None)
+        env.pop(ISA_MASK_ENV, None)
         return env
     if not supported():
         raise SystemExit(f"--isa {level}: this CPU or kernel has no CPUID faulting (cpuid_fault)")
-    env[ENV] = level
+    env[ISA_MASK_ENV] = level
     if level == "avx2":
         env["GLIBC_TUNABLES"] = ":".join(t for t in (env.get("GLIBC_TUNABLES", ""), GLIBC_HIDE) if t)
     env["LD_PRELOAD"] = ":".join(p for p in (str(library()), env.get("LD_PRELOAD", "")) if p)
     return env
 
 
-def active() -> str:
-    return os.environ.get(ENV, "native")
-
-
 def reexec_masked(level: str) -> None:
     """Replace this process by the same command under the mask, unless it already runs under it."""
-    if level == active():
+    if level == isa_mask():
         return
     env = masked_env(level)
     os.execve(sys.executable, [sys.executable, *sys.argv], env)

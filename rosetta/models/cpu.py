@@ -14,7 +14,7 @@ _ARM = {"aarch64", "arm64"}
 # bench/isa_mask.py runs a benchmark as if on an older CPU by hiding extensions from CPUID (the
 # kernels of ONNX Runtime, oneDNN and ATen follow CPUID); it names the level in this variable so
 # that the defaults chosen here, read from /proc/cpuinfo, follow the same CPU. Flag prefixes hidden:
-_ISA_MASK_ENV = "ROSETTA_ISA_MASK"
+ISA_MASK_ENV = "ROSETTA_ISA_MASK"
 _NEWER_256 = ("avx_vnni", "avx_ifma", "avx_ne_convert", "avx10")
 _HIDDEN = {
     "avx512-bf16": ("amx", "avx512_fp16", *_NEWER_256),
@@ -25,7 +25,7 @@ _HIDDEN = {
 
 @functools.cache
 def cpu_flags() -> frozenset[str]:
-    hidden = _HIDDEN.get(os.environ.get(_ISA_MASK_ENV, ""), ())
+    hidden = _HIDDEN.get(os.environ.get(ISA_MASK_ENV, ""), ())
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith(("flags", "Features")):
@@ -35,9 +35,12 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+ISA_MASK_LEVELS = ("native", *_HIDDEN)
+
+
 def isa_mask() -> str:
     """The CPUID mask this process runs under ("native" without one); results record it."""
-    level = os.environ.get(_ISA_MASK_ENV, "")
+    level = os.environ.get(ISA_MASK_ENV, "")
     return level if level in _HIDDEN else "native"
 
 
